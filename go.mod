@@ -1,0 +1,3 @@
+module github.com/barkeep-lb/barkeep
+
+go 1.26

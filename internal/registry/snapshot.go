@@ -1,0 +1,226 @@
+package registry
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Snapshot is an immutable view of the registry. Everything reachable from
+// it is read-only, except the atomics in Stats and BalancerStats.
+type Snapshot struct {
+	// Version increases by one with every published change.
+	Version uint64
+
+	balancers  []*Balancer // sorted by name
+	byName     map[string]*Balancer
+	routeList  []*Route // sorted by path
+	routes     map[string]*Route
+	superseded chan struct{}
+}
+
+// Balancers returns all balancers sorted by name. Shared; do not modify.
+func (s *Snapshot) Balancers() []*Balancer { return s.balancers }
+
+// Balancer returns the balancer named name, or nil.
+func (s *Snapshot) Balancer(name string) *Balancer { return s.byName[name] }
+
+// Routes returns all routes sorted by path. Shared; do not modify.
+func (s *Snapshot) Routes() []*Route { return s.routeList }
+
+// Superseded returns a channel that is closed when a newer snapshot is
+// published. Watchers wait on it, then Load the store again.
+func (s *Snapshot) Superseded() <-chan struct{} { return s.superseded }
+
+// MatchRoute returns the route with the longest Path that is a prefix of
+// path on a "/" boundary ("/bar" matches "/bar", "/bar/x" and "/bar;x", not
+// "/barn"), or nil. Path parameters after the first ';' are ignored. It does
+// not allocate; its cost grows with the depth of path, not with the number
+// of routes.
+func (s *Snapshot) MatchRoute(path string) *Route {
+	if i := strings.IndexByte(path, ';'); i >= 0 {
+		path = path[:i]
+	}
+	for p := path; ; {
+		if r, ok := s.routes[p]; ok {
+			return r
+		}
+		if p == "/" || p == "" {
+			return nil
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i <= 0 {
+			p = "/"
+		} else {
+			p = p[:i]
+		}
+	}
+}
+
+// build derives the indexes of a new snapshot. Balancers put during this
+// update have no derived data yet; unchanged ones keep theirs.
+func build(version uint64, balancers map[string]*Balancer, routes []*Route) (*Snapshot, error) {
+	s := &Snapshot{
+		Version:    version,
+		byName:     balancers,
+		routes:     make(map[string]*Route, len(routes)),
+		superseded: make(chan struct{}),
+	}
+	s.balancers = slices.SortedFunc(maps.Values(balancers), func(a, b *Balancer) int {
+		return cmp.Compare(a.Name, b.Name)
+	})
+	for _, b := range s.balancers {
+		if b.byRoute == nil {
+			derive(b)
+		}
+	}
+	for _, r := range routes {
+		c := *r
+		c.balancer = nil
+		if c.Pass {
+			c.balancer = balancers[c.BalancerName]
+			if c.balancer == nil {
+				return nil, fmt.Errorf("%w: route %s names unknown balancer %q", ErrInvalid, c.Path, c.BalancerName)
+			}
+		}
+		if _, dup := s.routes[c.Path]; dup {
+			return nil, fmt.Errorf("%w: route %s listed twice", ErrInvalid, c.Path)
+		}
+		s.routes[c.Path] = &c
+		s.routeList = append(s.routeList, &c)
+	}
+	slices.SortFunc(s.routeList, func(a, b *Route) int { return cmp.Compare(a.Path, b.Path) })
+	return s, nil
+}
+
+// derive fills the balancer's route index, tiers and member hosts.
+func derive(b *Balancer) {
+	b.byRoute = make(map[string]*Member, len(b.Members))
+	var hosts []string
+	for _, m := range b.Members {
+		if m.Route != "" {
+			b.byRoute[m.Route] = m
+		}
+		if !slices.Contains(hosts, m.URL.Host) {
+			hosts = append(hosts, m.URL.Host)
+		}
+	}
+	b.hosts = hosts
+	b.tiers = tiers(b.Members)
+}
+
+// tiers groups the members that may take new requests: per lbset in
+// ascending order, the ordinary members and then the hot standbys.
+func tiers(members []*Member) []Tier {
+	var sets []int
+	for _, m := range members {
+		if !slices.Contains(sets, m.LBSet) {
+			sets = append(sets, m.LBSet)
+		}
+	}
+	slices.Sort(sets)
+	var out []Tier
+	for _, set := range sets {
+		for _, standby := range []bool{false, true} {
+			var tm []*Member
+			for _, m := range members {
+				if m.LBSet != set || m.Status.Has(StatusStopped) || m.Status.Has(StatusDrain) {
+					continue
+				}
+				if m.Status.Has(StatusHotStandby) == standby {
+					tm = append(tm, m)
+				}
+			}
+			if len(tm) > 0 {
+				out = append(out, Tier{Members: tm, Schedule: schedule(tm)})
+			}
+		}
+	}
+	return out
+}
+
+// maxExactWork bounds the work of building an exact smooth weighted
+// schedule (cycle length × members); beyond it a heap-built schedule with
+// the same shares is used.
+const maxExactWork = 1 << 22
+
+// schedule returns one cycle of the smooth weighted round-robin order over
+// members: the sequence httpd's byrequests (and nginx's smooth weighted
+// round robin) produces, where each member appears LoadFactor/g times.
+func schedule(members []*Member) []*Member {
+	g := 0
+	for _, m := range members {
+		g = gcd(g, m.LoadFactor)
+	}
+	w := make([]int, len(members))
+	total := 0
+	for i, m := range members {
+		w[i] = m.LoadFactor / g
+		total += w[i]
+	}
+	if total*len(members) > maxExactWork {
+		return scheduleByFinishTime(members, w, total)
+	}
+	cur := make([]int, len(members))
+	out := make([]*Member, 0, total)
+	for range total {
+		best := 0
+		for i := range members {
+			cur[i] += w[i]
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= total
+		out = append(out, members[best])
+	}
+	return out
+}
+
+// scheduleByFinishTime orders the k-th appearance of member i at virtual
+// time (k+1)/w_i, ties to the lower index: the same shares as schedule in
+// O(total·log n), for very large balancers.
+func scheduleByFinishTime(members []*Member, w []int, total int) []*Member {
+	h := &finishHeap{}
+	for i := range members {
+		*h = append(*h, finish{num: 1, den: w[i], i: i})
+	}
+	heap.Init(h)
+	out := make([]*Member, 0, total)
+	for range total {
+		f := (*h)[0]
+		out = append(out, members[f.i])
+		f.num++
+		(*h)[0] = f
+		heap.Fix(h, 0)
+	}
+	return out
+}
+
+type finish struct{ num, den, i int }
+
+type finishHeap []finish
+
+func (h finishHeap) Len() int { return len(h) }
+func (h finishHeap) Less(a, b int) bool {
+	x, y := h[a].num*h[b].den, h[b].num*h[a].den
+	return x < y || x == y && h[a].i < h[b].i
+}
+func (h finishHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+func (h *finishHeap) Push(x any)   { *h = append(*h, x.(finish)) }
+func (h *finishHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

@@ -1,0 +1,74 @@
+package registry
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats is the hot, per-request state of one member. It is shared by every
+// copy of the member across snapshots and reloads and is only ever touched
+// through atomics, so the request path updates it without a lock.
+type Stats struct {
+	// Elected counts the times the member was chosen for a request attempt.
+	Elected atomic.Uint64
+	// Busy is the number of requests in flight to the member.
+	Busy atomic.Int64
+	// Read counts response bytes read from the member (httpd "From").
+	Read atomic.Uint64
+	// Transferred counts request body bytes sent to the member (httpd "To").
+	Transferred atomic.Uint64
+	// Errors counts failed attempts: connection failures, timeouts and
+	// unreadable responses.
+	Errors atomic.Uint64
+	// Retries counts the times the member was tried again after an error.
+	Retries atomic.Uint64
+	// ErrorTime is when the member entered error state, in Unix
+	// nanoseconds; 0 when it is not in error.
+	ErrorTime atomic.Int64
+}
+
+// BalancerStats is the hot state of one balancer, shared like [Stats].
+type BalancerStats struct {
+	// Seq increases by one per member selection; it indexes the byrequests
+	// schedule.
+	Seq atomic.Uint64
+}
+
+// InError reports whether the member is in error state at now (Unix
+// nanoseconds): it failed less than Retry ago. Members with the I flag are
+// never in error. A member whose Retry has passed is not in error even if
+// ErrorTime is still set: the next request tries it (httpd's retry).
+func (m *Member) InError(now int64) bool {
+	if m.Status.Has(StatusIgnoreErrors) {
+		return false
+	}
+	t := m.Stats.ErrorTime.Load()
+	return t != 0 && now < t+int64(m.Retry)
+}
+
+// Disabled reports whether the D flag keeps the member out at now: the flag
+// is set and Retry has not yet passed since it was set.
+func (m *Member) Disabled(now int64) bool {
+	return m.Status.Has(StatusDisabled) && now < m.StatusSince.UnixNano()+int64(m.Retry)
+}
+
+// Usable reports whether the member may take a request at now (Unix
+// nanoseconds): not stopped, not disabled, not in error. Drain and hot
+// standby do not make a member unusable; they decide which requests it gets.
+func (m *Member) Usable(now int64) bool {
+	return !m.Status.Has(StatusStopped) && !m.Disabled(now) && !m.InError(now)
+}
+
+// RetryAt returns when a member that is unusable at now may be tried again,
+// and false if it never will without an operator (stopped) or is usable.
+func (m *Member) RetryAt(now int64) (time.Time, bool) {
+	switch {
+	case m.Status.Has(StatusStopped):
+		return time.Time{}, false
+	case m.InError(now):
+		return time.Unix(0, m.Stats.ErrorTime.Load()+int64(m.Retry)), true
+	case m.Disabled(now):
+		return m.StatusSince.Add(m.Retry), true
+	}
+	return time.Time{}, false
+}
