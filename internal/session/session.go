@@ -52,7 +52,7 @@ func pathParam(path, name string) string {
 	for i := strings.IndexByte(path, ';'); i >= 0; {
 		rest := path[i+1:]
 		if v, ok := strings.CutPrefix(rest, name); ok && strings.HasPrefix(v, "=") {
-			return unquote(v[1:cut(v[1:], ";/?")+1])
+			return unquote(v[1 : cut(v[1:], ";/?")+1])
 		}
 		j := strings.IndexByte(rest, ';')
 		if j < 0 {
