@@ -1,0 +1,269 @@
+// Package proxy is the request path: an http.Handler that matches the
+// request to a route, finds its sticky member or asks the balancer for one,
+// and forwards it with httputil.ReverseProxy, failing over to other members
+// when that is safe.
+//
+// Per request it reads one registry snapshot (an atomic load) and the
+// members' atomic counters; it takes no lock and writes no log line except
+// the access log.
+package proxy
+
+import (
+	"cmp"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/balancer"
+	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/session"
+)
+
+// Options configures a Handler. The zero value works.
+type Options struct {
+	// Log receives failures worth an operator's attention (a member entering
+	// error state); default: discard. Never written per request.
+	Log *slog.Logger
+	// AccessLog receives one line per request; nil disables it.
+	AccessLog *AccessLog
+	// Now returns the current time; default time.Now. Tests pass a fake
+	// clock to move members through their retry periods.
+	Now func() time.Time
+	// WaitPoll is how often a request waiting for a usable member (the
+	// balancer's timeout) looks again; default 100ms.
+	WaitPoll time.Duration
+}
+
+// Handler proxies client requests to the members of the registry's
+// balancers. It is safe for concurrent use. Run must be running for idle
+// connections of removed members to be closed.
+type Handler struct {
+	store     *registry.Store
+	log       *slog.Logger
+	access    *AccessLog
+	now       func() time.Time
+	poll      time.Duration
+	rp        *httputil.ReverseProxy
+	pool      transportPool
+	exchanges sync.Pool
+}
+
+// New returns a Handler serving the routes of store.
+func New(store *registry.Store, opts Options) *Handler {
+	h := &Handler{
+		store:  store,
+		log:    cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
+		access: opts.AccessLog,
+		now:    opts.Now,
+		poll:   cmp.Or(opts.WaitPoll, 100*time.Millisecond),
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.log = h.log.With("component", "proxy")
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      attempts{h},
+		BufferPool:     new(bufferPool),
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.errorHandler,
+		ErrorLog:       log.New(io.Discard, "", 0),
+	}
+	h.exchanges.New = func() any { return new(exchange) }
+	return h
+}
+
+type exchangeKey struct{}
+
+// exchange is the state of one client request. It lives from ServeHTTP to
+// the access log line and is recycled afterwards, so nothing may keep it.
+type exchange struct {
+	h        *Handler
+	in       *http.Request
+	w        recorder
+	start    time.Time
+	route    *registry.Route
+	bal      *registry.Balancer
+	sticky   string           // route found in the session id
+	forced   bool             // sticky with nofailover: no other member may serve
+	member   *registry.Member // member of the current attempt
+	busy     *registry.Member // member whose Busy this request holds
+	retries  int              // attempts after the first
+	triedBuf [4]*registry.Member
+	tried    []*registry.Member
+	body     *countingBody // client request body, nil when empty
+	resp     countingResponse
+	fault    Fault
+}
+
+func (h *Handler) getExchange(w http.ResponseWriter, r *http.Request) *exchange {
+	x := h.exchanges.Get().(*exchange)
+	*x = exchange{h: h, in: r, start: h.now()}
+	x.w.ResponseWriter = w
+	x.tried = x.triedBuf[:0]
+	return x
+}
+
+func (h *Handler) putExchange(x *exchange) {
+	*x = exchange{}
+	h.exchanges.Put(x)
+}
+
+// ServeHTTP proxies r to a member of the balancer of the matching route.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := h.getExchange(w, r)
+	defer h.finish(x)
+
+	snap := h.store.Load()
+	x.route = snap.MatchRoute(r.URL.Path)
+	if x.route == nil || !x.route.Pass {
+		http.Error(&x.w, "404 page not found", http.StatusNotFound)
+		return
+	}
+	x.bal = x.route.Balancer()
+	_, x.sticky = session.Find(r, x.bal)
+
+	m := h.choose(x)
+	if m == nil {
+		if m = h.wait(x); m == nil {
+			return
+		}
+	}
+	x.member = m
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		// Allocated, not part of the recycled exchange: the transport may
+		// still read the body after the handler returns.
+		x.body = &countingBody{rc: r.Body}
+		r.Body = x.body
+	}
+	h.rp.ServeHTTP(&x.w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// choose returns the member for the request's first attempt, or nil when
+// none is usable right now. It sets x.forced when the request carries a
+// route of this balancer with nofailover, so only that member (or its
+// redirect) may serve it.
+func (h *Handler) choose(x *exchange) *registry.Member {
+	now := h.now().UnixNano()
+	if x.sticky != "" {
+		m, known := session.Resolve(x.bal, x.sticky, now, x.tried)
+		if m != nil || known && x.bal.NoFailover {
+			x.forced = known && x.bal.NoFailover
+			return m
+		}
+	}
+	m, err := balancer.Select(x.bal, balancer.Pick{
+		Seq: x.bal.Stats.Seq.Add(1) - 1, Rand: rand.Uint64(), Now: now, Tried: x.tried,
+	})
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// wait looks for a usable member until the balancer's timeout has passed
+// (httpd's balancer timeout), then answers 503 with Retry-After. A sticky
+// request with nofailover is answered at once.
+func (h *Handler) wait(x *exchange) *registry.Member {
+	if !x.forced && x.bal.Timeout > 0 {
+		deadline := x.start.Add(x.bal.Timeout)
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for {
+			left := deadline.Sub(h.now())
+			if left <= 0 {
+				break
+			}
+			timer.Reset(min(left, h.poll))
+			select {
+			case <-x.in.Context().Done():
+				x.fault = FaultClient
+				x.w.status = StatusClientClosedRequest
+				return nil
+			case <-timer.C:
+			}
+			// Operators may have changed the balancer meanwhile.
+			if b := h.store.Load().Balancer(x.bal.Name); b != nil {
+				x.bal = b
+			}
+			if m := h.choose(x); m != nil {
+				return m
+			}
+		}
+	}
+	h.unavailable(x)
+	return nil
+}
+
+// unavailable answers 503 with a Retry-After of the time until the first
+// member leaves error state (at least 1 s; 60 s when none will by itself).
+func (h *Handler) unavailable(x *exchange) {
+	now := h.now()
+	next := time.Duration(0)
+	for _, m := range x.bal.Members {
+		if at, ok := m.RetryAt(now.UnixNano()); ok {
+			if d := at.Sub(now); next == 0 || d < next {
+				next = d
+			}
+		}
+	}
+	secs := 60
+	if next > 0 {
+		secs = max(1, int((next+time.Second-1)/time.Second))
+	}
+	x.w.Header().Set("Retry-After", strconv.Itoa(secs))
+	http.Error(&x.w, "503 no usable member in balancer "+x.bal.Name, http.StatusServiceUnavailable)
+}
+
+// finish releases the member, writes the access log line and recycles x.
+// It runs even when the response copy aborts the handler.
+func (h *Handler) finish(x *exchange) {
+	if x.busy != nil {
+		x.busy.Stats.Busy.Add(-1)
+	}
+	if x.body != nil {
+		x.body.done.Store(true)
+	}
+	if h.access != nil {
+		h.access.write(x)
+	}
+	h.putExchange(x)
+}
+
+// errorHandler answers a failed exchange: 502, 504, or nothing for a client
+// that went away (logged as 499).
+func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	fault, status := Classify(r.Context(), err)
+	if x.fault == FaultNone {
+		x.fault = fault
+	}
+	if fault == FaultClient && status == StatusClientClosedRequest {
+		x.w.status = status
+		return
+	}
+	http.Error(w, strconv.Itoa(status)+" "+http.StatusText(status), status)
+}
+
+// bufferPool recycles the 32 KiB buffers ReverseProxy copies bodies with.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[32 << 10]byte); ok {
+		return buf[:]
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= 32<<10 {
+		b.p.Put((*[32 << 10]byte)(buf[:32<<10]))
+	}
+}
