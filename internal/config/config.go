@@ -1,0 +1,282 @@
+// Package config reads barkeep's YAML configuration file.
+//
+// The file is decoded through yaml.Node so every problem is reported as
+// "FILE:LINE: field: why"; unknown keys are errors, and all problems are
+// reported at once. Keys follow httpd's vocabulary (lbmethod,
+// stickysession, loadfactor, connectiontimeout...) so httpd users recognise
+// them; docs/config.md documents each one. The package holds no runtime
+// state: cmd turns a Config into the Options of the other packages.
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the whole file. Zero values are replaced by the defaults noted
+// on each field before the file is read, so an absent key keeps its
+// default.
+type Config struct {
+	// Listen holds the client listeners, "host:port"; default
+	// ["127.0.0.1:8000"].
+	Listen []string `yaml:"listen"`
+	// Server tunes the client listeners.
+	Server Server `yaml:"server"`
+	// Admin is the console, API and metrics listener.
+	Admin Admin `yaml:"admin"`
+	// Log configures barkeep's own log.
+	Log Log `yaml:"log"`
+	// AccessLog configures the one-line-per-request log.
+	AccessLog AccessLog `yaml:"access_log"`
+	// Balancers are the balancer groups.
+	Balancers []Balancer `yaml:"balancers"`
+	// Routes map client paths to balancers.
+	Routes []Route `yaml:"routes"`
+
+	file string
+	pos  map[string]int // field path -> line
+}
+
+// Server tunes the HTTP server behind the client listeners.
+type Server struct {
+	// ReadHeaderTimeout bounds reading a client's request headers; default
+	// 30s (httpd's RequestReadTimeout header=).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout is how long an idle keep-alive client connection is kept;
+	// default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds the size of a request's headers; larger
+	// requests get 431. Default 65536 (64 KiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ShutdownTimeout is how long in-flight requests may take to finish
+	// after SIGTERM or SIGINT; default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is "host:port" for the balancer-manager page, the API and
+	// /metrics; default "127.0.0.1:8090" (loopback). "" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// Log configures barkeep's log (not the access log).
+type Log struct {
+	// Format is text or json; default text.
+	Format LogFormat `yaml:"format"`
+	// Level is debug, info, warn or error; default info.
+	Level LogLevel `yaml:"level"`
+}
+
+// AccessLog configures the access log.
+type AccessLog struct {
+	// Path is the file lines are appended to; "-" is standard output
+	// (default), "off" disables the access log.
+	Path string `yaml:"path"`
+	// Format is combined (Apache combined plus barkeep's fields, default)
+	// or json.
+	Format AccessLogFormat `yaml:"format"`
+}
+
+// Balancer is one balancer group (httpd's balancer://name).
+type Balancer struct {
+	// Name identifies the balancer in routes, logs and the console.
+	Name string `yaml:"name"`
+	// LBMethod is byrequests (default), bytraffic, bybusyness or random.
+	LBMethod LBMethod `yaml:"lbmethod"`
+	// StickySession lists the session cookie / path parameter names;
+	// default [JSESSIONID, jsessionid]; [] disables sticky sessions.
+	StickySession []string `yaml:"stickysession"`
+	// StickySessionSep is the one character after which the route starts
+	// in a session id; default ".".
+	StickySessionSep string `yaml:"stickysessionsep"`
+	// NoFailover answers 503 instead of failing over when a sticky
+	// request's member (and its redirect) is unusable; default false.
+	NoFailover bool `yaml:"nofailover"`
+	// MaxAttempts is how many further members are tried after a failure;
+	// default: the number of members minus one.
+	MaxAttempts *int `yaml:"maxattempts"`
+	// Timeout is how long a request waits for a usable member before 503;
+	// default 0s (no wait).
+	Timeout time.Duration `yaml:"timeout"`
+	// Members are the backends.
+	Members []Member `yaml:"members"`
+}
+
+// Member is one backend (httpd's BalancerMember).
+type Member struct {
+	// URL is scheme://host[:port]; scheme http, https or h2c. No path.
+	URL string `yaml:"url"`
+	// Route is the member's jvmRoute, the text after the separator in its
+	// session ids; default "" (no sticky sessions to it).
+	Route string `yaml:"route"`
+	// LoadFactor is the member's share of traffic, 1..100; default 1.
+	LoadFactor int `yaml:"loadfactor"`
+	// LBSet is the member's priority set, 0..99: lower sets are used while
+	// any of their members is usable; default 0.
+	LBSet int `yaml:"lbset"`
+	// Redirect is the route that takes this member's sticky requests while
+	// it is unusable; default "".
+	Redirect string `yaml:"redirect"`
+	// Status holds initial flags: D disabled, S stopped, I ignore errors,
+	// H hot standby, N drain; default "".
+	Status StatusFlags `yaml:"status"`
+	// Retry is how long a failed (or disabled) member is left alone before
+	// it is tried again; default 60s.
+	Retry time.Duration `yaml:"retry"`
+	// ConnectionTimeout bounds connecting to the member; default 5s.
+	ConnectionTimeout time.Duration `yaml:"connectiontimeout"`
+	// Timeout bounds the wait for the first response byte; default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// SMax is how many idle keep-alive connections to the member are kept;
+	// default 64.
+	SMax int `yaml:"smax"`
+	// TTL is how long an idle connection to the member is kept; default 60s.
+	TTL time.Duration `yaml:"ttl"`
+	// DisableReuse closes the connection after each request; default false.
+	DisableReuse bool `yaml:"disablereuse"`
+}
+
+// Route maps a client path prefix to a balancer (httpd's ProxyPass,
+// ProxyPassReverse, ProxyPassReverseCookiePath/Domain, ProxyPreserveHost).
+type Route struct {
+	// Path is the client path prefix; the longest match on "/" boundaries
+	// wins.
+	Path string `yaml:"path"`
+	// Pass is false for an exclusion (ProxyPass "!"); default true.
+	Pass bool `yaml:"pass"`
+	// Balancer names the balancer serving the route.
+	Balancer string `yaml:"balancer"`
+	// TargetPath is the member-side path that Path maps to; default: the
+	// same as Path (requests are forwarded unchanged).
+	TargetPath string `yaml:"target_path"`
+	// Reverse rewrites Location, Content-Location and URI response headers
+	// pointing at a member to the client-visible URL; default false.
+	Reverse bool `yaml:"reverse"`
+	// ReverseCookiePath replaces the TargetPath prefix of Set-Cookie paths
+	// with this path; default "" (no rewriting).
+	ReverseCookiePath string `yaml:"reverse_cookie_path"`
+	// ReverseCookieDomain replaces Set-Cookie domains naming a member host;
+	// default "" (no rewriting).
+	ReverseCookieDomain string `yaml:"reverse_cookie_domain"`
+	// PreserveHost sends the client's Host header to the member; default
+	// false (the member's host:port is sent).
+	PreserveHost bool `yaml:"preserve_host"`
+}
+
+func (c *Config) setDefaults() {
+	c.Listen = []string{"127.0.0.1:8000"}
+	c.Server = Server{
+		ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ShutdownTimeout: 30 * time.Second,
+	}
+	c.Admin.Listen = "127.0.0.1:8090"
+	c.Log = Log{Format: "text", Level: "info"}
+	c.AccessLog = AccessLog{Path: "-", Format: "combined"}
+}
+
+func (b *Balancer) setDefaults() {
+	b.LBMethod = "byrequests"
+	b.StickySession = []string{"JSESSIONID", "jsessionid"}
+	b.StickySessionSep = "."
+}
+
+func (m *Member) setDefaults() {
+	m.LoadFactor = 1
+	m.Retry = 60 * time.Second
+	m.ConnectionTimeout = 5 * time.Second
+	m.Timeout = 60 * time.Second
+	m.SMax = 64
+	m.TTL = 60 * time.Second
+}
+
+func (r *Route) setDefaults() { r.Pass = true }
+
+// Line returns the line of the field at path (for example
+// "balancers[0].members[1].url"), or 0 when it was not in the file.
+func (c *Config) Line(path string) int { return c.pos[path] }
+
+// File returns the name the configuration was read from.
+func (c *Config) File() string { return c.file }
+
+// enum is a closed set of names for a typed string.
+type enum []string
+
+func (e enum) check(kind string, v []byte) error {
+	if slices.Contains(e, string(v)) {
+		return nil
+	}
+	return fmt.Errorf("unknown %s %q (want %s)", kind, v, strings.Join(e, ", "))
+}
+
+// LBMethod names an lbmethod: byrequests, bytraffic, bybusyness or random.
+type LBMethod string
+
+// UnmarshalText rejects unknown methods, so a typo fails at load time.
+func (m *LBMethod) UnmarshalText(b []byte) error {
+	if err := (enum{"byrequests", "bytraffic", "bybusyness", "random"}).check("lbmethod", b); err != nil {
+		return err
+	}
+	*m = LBMethod(b)
+	return nil
+}
+
+// LogFormat is text or json.
+type LogFormat string
+
+// UnmarshalText rejects unknown formats.
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	if err := (enum{"text", "json"}).check("log format", b); err != nil {
+		return err
+	}
+	*f = LogFormat(b)
+	return nil
+}
+
+// LogLevel is debug, info, warn or error.
+type LogLevel string
+
+// UnmarshalText rejects unknown levels.
+func (l *LogLevel) UnmarshalText(b []byte) error {
+	if err := (enum{"debug", "info", "warn", "error"}).check("log level", b); err != nil {
+		return err
+	}
+	*l = LogLevel(b)
+	return nil
+}
+
+// AccessLogFormat is combined or json.
+type AccessLogFormat string
+
+// UnmarshalText rejects unknown formats.
+func (f *AccessLogFormat) UnmarshalText(b []byte) error {
+	if err := (enum{"combined", "json"}).check("access log format", b); err != nil {
+		return err
+	}
+	*f = AccessLogFormat(b)
+	return nil
+}
+
+// StatusFlags are member status letters: any of D S I H N, each once.
+type StatusFlags string
+
+// UnmarshalText rejects unknown or repeated letters (E and C are runtime
+// states, not settable flags).
+func (s *StatusFlags) UnmarshalText(b []byte) error {
+	seen := map[rune]bool{}
+	for _, r := range strings.ToUpper(string(b)) {
+		switch {
+		case r == ' ' || r == ',':
+			continue
+		case !strings.ContainsRune("DSIHN", r):
+			return fmt.Errorf("unknown status flag %q (want any of D disabled, S stopped, I ignore errors, H hot standby, N drain)", r)
+		case seen[r]:
+			return fmt.Errorf("status flag %q given twice", r)
+		}
+		seen[r] = true
+	}
+	*s = StatusFlags(b)
+	return nil
+}

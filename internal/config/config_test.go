@@ -1,0 +1,220 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/barkeep-lb/barkeep/internal/config"
+)
+
+func TestIssueExampleLoads(t *testing.T) {
+	c, err := config.Load("testdata/issue.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	want := &config.Config{
+		Listen:    []string{"127.0.0.1:8000"},
+		Server:    config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second},
+		Admin:     config.Admin{Listen: "127.0.0.1:8090"},
+		Log:       config.Log{Format: "text", Level: "info"},
+		AccessLog: config.AccessLog{Path: "-", Format: "combined"},
+		Balancers: []config.Balancer{{
+			Name: "barcrawl", LBMethod: "byrequests", StickySession: []string{"JSESSIONID", "jsessionid"},
+			StickySessionSep: ".", MaxAttempts: &one,
+			Members: []config.Member{{
+				URL: "http://127.0.0.1:9001", Route: "elm", LoadFactor: 1, Retry: time.Minute,
+				ConnectionTimeout: 5 * time.Second, Timeout: time.Minute, SMax: 64, TTL: time.Minute,
+			}},
+		}},
+		Routes: []config.Route{
+			{Path: "/bar", Pass: true, Balancer: "barcrawl", Reverse: true, ReverseCookiePath: "/bar", PreserveHost: true},
+			{Path: "/bar/static", Pass: false},
+		},
+	}
+	if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(config.Config{})); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if c.Line("balancers[0].members[0].loadfactor") != 15 {
+		t.Errorf("line of loadfactor = %d, want 15", c.Line("balancers[0].members[0].loadfactor"))
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Parse("min.yaml", []byte(`
+balancers:
+  - name: web
+    members:
+      - url: http://app1
+routes:
+  - {path: /, balancer: web}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Balancers[0]
+	if b.LBMethod != "byrequests" || b.StickySessionSep != "." || len(b.StickySession) != 2 || b.MaxAttempts != nil {
+		t.Errorf("balancer defaults: %+v", b)
+	}
+	m := b.Members[0]
+	if m.LoadFactor != 1 || m.Retry != time.Minute || m.Timeout != time.Minute || m.ConnectionTimeout != 5*time.Second {
+		t.Errorf("member defaults: %+v", m)
+	}
+	if !c.Routes[0].Pass || c.Listen[0] != "127.0.0.1:8000" || c.Admin.Listen != "127.0.0.1:8090" {
+		t.Errorf("route/listen defaults: %+v %v %v", c.Routes[0], c.Listen, c.Admin)
+	}
+	c, err = config.Parse("nosticky.yaml", []byte("balancers:\n  - name: web\n    stickysession: []\n"))
+	if err != nil || len(c.Balancers[0].StickySession) != 0 {
+		t.Errorf("stickysession: [] = %v, %v; want it disabled", c.Balancers[0].StickySession, err)
+	}
+}
+
+func TestEveryProblemWithItsLine(t *testing.T) {
+	const file = `listen: ["127.0.0.1:8000", "nonsense"]
+admin:
+  listen: 127.0.0.1:8090
+  color: blue
+balancers:
+  - name: barcrawl
+    lbmethod: byrequest
+    stickysessionsep: "::"
+    maxattempts: -1
+    timeout: 30
+    members:
+      - url: http://127.0.0.1:9001
+        route: elm
+        loadfactor: 150
+        status: DX
+        redirect: birch
+      - url: ftp://127.0.0.1:9002
+        route: elm
+        retry: soon
+        lodfactor: 2
+  - name: barcrawl
+    members: []
+routes:
+  - path: bar
+    balancer: nowhere
+  - path: /static
+    pass: false
+    balancer: barcrawl
+`
+	_, err := config.Parse("barkeep.yaml", []byte(file))
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Parse = %v, want *config.Error", err)
+	}
+	want := []string{
+		`barkeep.yaml:1: listen[1]: "nonsense" is not host:port (missing port in address)`,
+		`barkeep.yaml:4: admin.color: unknown key`,
+		`barkeep.yaml:7: balancers[0].lbmethod: unknown lbmethod "byrequest" (want byrequests, bytraffic, bybusyness, random)`,
+		`barkeep.yaml:8: balancers[0].stickysessionsep: want exactly one character other than ';' and '=', got "::"`,
+		`barkeep.yaml:9: balancers[0].maxattempts: -1 is negative`,
+		`barkeep.yaml:10: balancers[0].timeout: duration "30" has no unit (write e.g. 30s or 30ms)`,
+		`barkeep.yaml:14: balancers[0].members[0].loadfactor: 150 is outside 1..100`,
+		`barkeep.yaml:15: balancers[0].members[0].status: unknown status flag 'X' (want any of D disabled, S stopped, I ignore errors, H hot standby, N drain)`,
+		`barkeep.yaml:16: balancers[0].members[0].redirect: no member of balancer "barcrawl" has route "birch"`,
+		`barkeep.yaml:17: balancers[0].members[1].url: "ftp://127.0.0.1:9002": scheme must be http, https or h2c`,
+		`barkeep.yaml:18: balancers[0].members[1].route: route "elm" is already used by members[0]`,
+		`barkeep.yaml:19: balancers[0].members[1].retry: want a duration such as 60s or 1m30s, got "soon"`,
+		`barkeep.yaml:20: balancers[0].members[1].lodfactor: unknown key (did you mean "loadfactor"?)`,
+		`barkeep.yaml:21: balancers[1].name: balancer "barcrawl" is already defined (balancers[0])`,
+		`barkeep.yaml:24: routes[0].path: "bar": want an absolute path such as /bar, without '?', '#' or ';'`,
+		`barkeep.yaml:25: routes[0].balancer: no balancer is named "nowhere"`,
+		`barkeep.yaml:28: routes[1].balancer: an exclusion (pass: false) names no balancer`,
+	}
+	var got []string
+	for _, p := range cerr.Problems {
+		got = append(got, p.Error())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	if err.Error() != strings.Join(want, "\n") {
+		t.Errorf("Error() does not list every problem one per line")
+	}
+}
+
+func TestTypeErrors(t *testing.T) {
+	_, err := config.Parse("t.yaml", []byte(`
+listen: {a: b}
+balancers:
+  - name: web
+    nofailover: maybe
+    members:
+      - url: http://a:1
+        loadfactor: heavy
+        smax: [1]
+`))
+	want := []string{
+		"t.yaml:2: listen: want a list, got a mapping",
+		`t.yaml:5: balancers[0].nofailover: want true or false, got "maybe"`,
+		`t.yaml:8: balancers[0].members[0].loadfactor: want an integer, got "heavy"`,
+		"t.yaml:9: balancers[0].members[0].smax: want an integer, got a list",
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("Parse errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestSyntaxErrorHasItsLine(t *testing.T) {
+	_, err := config.Parse("s.yaml", []byte("listen: [a\nbalancers:\n  - name: x\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "s.yaml:") {
+		t.Fatalf("syntax error = %v, want s.yaml:LINE: ...", err)
+	}
+	_, err = config.Parse("s.yaml", []byte("admin:\n  listen: a\n listen: b\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "s.yaml:2: ") {
+		t.Errorf("syntax error = %v, want the line yaml reports (2)", err)
+	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	_, err := config.Parse("d.yaml", []byte("admin:\n  listen: 127.0.0.1:1\n  listen: 127.0.0.1:2\n"))
+	if err == nil || err.Error() != "d.yaml:3: admin.listen: key given twice (first on line 2)" {
+		t.Errorf("duplicate key: %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := config.Load("testdata/nope.yaml")
+	if err == nil || !strings.Contains(err.Error(), "testdata/nope.yaml") || !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestMemberName(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://App1":          "http://app1:80",
+		"https://app1/":        "https://app1:443",
+		"h2c://127.0.0.1:9001": "h2c://127.0.0.1:9001",
+		"http://[::1]:9001":    "http://[::1]:9001",
+	} {
+		if got, err := config.MemberName(in); err != nil || got != want {
+			t.Errorf("MemberName(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "127.0.0.1:9001", "http://a:1/app", "http://u:p@a:1", "http://a:99999", "ajp://a:8009"} {
+		if _, err := config.MemberName(bad); err == nil {
+			t.Errorf("MemberName(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seed, _ := os.ReadFile("testdata/issue.yaml")
+	f.Add(seed)
+	f.Add([]byte("balancers: [{name: a, members: [{url: 'http://x:1', loadfactor: 0}]}]"))
+	f.Add([]byte("listen: *a"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse("fuzz.yaml", data)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("Parse returned config %v and error %v", c != nil, err)
+		}
+	})
+}

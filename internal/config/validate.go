@@ -1,0 +1,246 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// validator collects semantic problems with the line of the field they
+// concern (or of its closest enclosing field present in the file).
+type validator struct {
+	c        *Config
+	problems []Problem
+}
+
+func (v *validator) fail(field, format string, args ...any) {
+	line := 0
+	for p := field; p != ""; p = parent(p) {
+		if l, ok := v.c.pos[p]; ok {
+			line = l
+			break
+		}
+	}
+	v.problems = append(v.problems, Problem{File: v.c.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// parent strips the last ".key" or "[i]" from a field path.
+func parent(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// tokenRE is what a cookie name, route or session parameter may contain.
+var tokenRE = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+$`)
+
+func (c *Config) validate() []Problem {
+	v := &validator{c: c}
+	if len(c.Listen) == 0 {
+		v.fail("listen", "at least one listener is needed")
+	}
+	for i, addr := range c.Listen {
+		v.hostPort(fmt.Sprintf("listen[%d]", i), addr)
+	}
+	if c.Admin.Listen != "" {
+		v.hostPort("admin.listen", c.Admin.Listen)
+	}
+	if c.Server.MaxHeaderBytes < 1024 {
+		v.fail("server.max_header_bytes", "%d is too small (at least 1024)", c.Server.MaxHeaderBytes)
+	}
+	if p := c.AccessLog.Path; p == "" {
+		v.fail("access_log.path", `empty path (use "-" for standard output or "off")`)
+	}
+	names := map[string]int{}
+	for i := range c.Balancers {
+		v.balancer(i, names)
+	}
+	v.routes(names)
+	return v.problems
+}
+
+func (v *validator) hostPort(field, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.fail(field, "%q is not host:port (%v)", addr, strings.TrimPrefix(err.Error(), "address "+addr+": "))
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.fail(field, "port %q is not a number in 0..65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !nameRE.MatchString(host) {
+		v.fail(field, "host %q is neither an IP address nor a host name", host)
+	}
+}
+
+func (v *validator) balancer(i int, names map[string]int) {
+	b := &v.c.Balancers[i]
+	f := fmt.Sprintf("balancers[%d]", i)
+	switch {
+	case b.Name == "":
+		v.fail(f+".name", "every balancer needs a name")
+	case !nameRE.MatchString(b.Name):
+		v.fail(f+".name", "%q: use letters, digits, '.', '_' and '-'", b.Name)
+	default:
+		if first, dup := names[b.Name]; dup {
+			v.fail(f+".name", "balancer %q is already defined (balancers[%d])", b.Name, first)
+		} else {
+			names[b.Name] = i
+		}
+	}
+	for j, s := range b.StickySession {
+		if !tokenRE.MatchString(s) {
+			v.fail(fmt.Sprintf("%s.stickysession[%d]", f, j), "%q is not a valid cookie name", s)
+		}
+	}
+	if len(b.StickySessionSep) != 1 || b.StickySessionSep == ";" || b.StickySessionSep == "=" {
+		v.fail(f+".stickysessionsep", "want exactly one character other than ';' and '=', got %q", b.StickySessionSep)
+	}
+	if b.MaxAttempts != nil && *b.MaxAttempts < 0 {
+		v.fail(f+".maxattempts", "%d is negative", *b.MaxAttempts)
+	}
+	urls := map[string]int{}
+	routes := map[string]int{}
+	for j := range b.Members {
+		v.member(f, j, &b.Members[j], urls, routes)
+	}
+	for j, m := range b.Members {
+		if m.Redirect == "" {
+			continue
+		}
+		field := fmt.Sprintf("%s.members[%d].redirect", f, j)
+		if m.Redirect == m.Route {
+			v.fail(field, "a member cannot redirect to its own route %q", m.Redirect)
+		} else if _, ok := routes[m.Redirect]; !ok {
+			v.fail(field, "no member of balancer %q has route %q", b.Name, m.Redirect)
+		}
+	}
+}
+
+func (v *validator) member(bf string, j int, m *Member, urls, routes map[string]int) {
+	f := fmt.Sprintf("%s.members[%d]", bf, j)
+	if name, err := MemberName(m.URL); err != nil {
+		v.fail(f+".url", "%v", err)
+	} else if first, dup := urls[name]; dup {
+		v.fail(f+".url", "%s is already a member (members[%d])", name, first)
+	} else {
+		urls[name] = j
+	}
+	if m.Route != "" {
+		if !tokenRE.MatchString(m.Route) {
+			v.fail(f+".route", "%q: a route may not contain spaces, ';', ',' or quotes", m.Route)
+		} else if first, dup := routes[m.Route]; dup {
+			v.fail(f+".route", "route %q is already used by members[%d]", m.Route, first)
+		} else {
+			routes[m.Route] = j
+		}
+	}
+	if m.LoadFactor < 1 || m.LoadFactor > 100 {
+		v.fail(f+".loadfactor", "%d is outside 1..100", m.LoadFactor)
+	}
+	if m.LBSet < 0 || m.LBSet > 99 {
+		v.fail(f+".lbset", "%d is outside 0..99", m.LBSet)
+	}
+	if m.ConnectionTimeout == 0 {
+		v.fail(f+".connectiontimeout", "must be more than 0s")
+	}
+	if m.Timeout == 0 {
+		v.fail(f+".timeout", "must be more than 0s")
+	}
+	if m.SMax < 0 {
+		v.fail(f+".smax", "%d is negative", m.SMax)
+	}
+}
+
+// MemberName checks a member URL and returns its canonical form,
+// "scheme://host:port" with the default port filled in.
+func MemberName(raw string) (string, error) {
+	if raw == "" {
+		return "", fmt.Errorf("every member needs a url")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch scheme {
+	case "http", "h2c":
+		port = cmp.Or(port, "80")
+	case "https":
+		port = cmp.Or(port, "443")
+	default:
+		return "", fmt.Errorf("%q: scheme must be http, https or h2c", raw)
+	}
+	switch {
+	case u.Hostname() == "":
+		return "", fmt.Errorf("%q has no host", raw)
+	case u.User != nil:
+		return "", fmt.Errorf("%q: credentials in member URLs are not supported", raw)
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		return "", fmt.Errorf("%q: a member URL has no path or query (map paths with the route's target_path)", raw)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port %q is not a number in 1..65535", raw, port)
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+}
+
+func (v *validator) routes(balancers map[string]int) {
+	paths := map[string]int{}
+	for i, r := range v.c.Routes {
+		f := fmt.Sprintf("routes[%d]", i)
+		if !validPath(r.Path) {
+			v.fail(f+".path", "%q: want an absolute path such as /bar, without '?', '#' or ';'", r.Path)
+		} else if first, dup := paths[CleanPath(r.Path)]; dup {
+			v.fail(f+".path", "path %s is already routed (routes[%d])", r.Path, first)
+		} else {
+			paths[CleanPath(r.Path)] = i
+		}
+		if !r.Pass {
+			if r.Balancer != "" {
+				v.fail(f+".balancer", "an exclusion (pass: false) names no balancer")
+			}
+			continue
+		}
+		if r.Balancer == "" {
+			v.fail(f+".balancer", "a route needs a balancer (or pass: false)")
+		} else if _, ok := balancers[r.Balancer]; !ok {
+			v.fail(f+".balancer", "no balancer is named %q", r.Balancer)
+		}
+		if r.TargetPath != "" && !validPath(r.TargetPath) {
+			v.fail(f+".target_path", "%q: want an absolute path", r.TargetPath)
+		}
+		if r.ReverseCookiePath != "" && !validPath(r.ReverseCookiePath) {
+			v.fail(f+".reverse_cookie_path", "%q: want an absolute path", r.ReverseCookiePath)
+		}
+		if d := r.ReverseCookieDomain; d != "" && !nameRE.MatchString(strings.TrimPrefix(d, ".")) {
+			v.fail(f+".reverse_cookie_domain", "%q is not a domain name", d)
+		}
+	}
+}
+
+func validPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "?#; \t")
+}
+
+// CleanPath drops a trailing slash, except from "/".
+func CleanPath(p string) string {
+	if c := strings.TrimRight(p, "/"); c != "" {
+		return c
+	}
+	return p
+}
