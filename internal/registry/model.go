@@ -78,8 +78,18 @@ func (b *Balancer) Member(name string) *Member {
 }
 
 // ByRoute returns the member whose Route is route, or nil. It does not
-// allocate.
-func (b *Balancer) ByRoute(route string) *Member { return b.byRoute[route] }
+// allocate. On a balancer not yet published (in a Draft) it scans.
+func (b *Balancer) ByRoute(route string) *Member {
+	if b.byRoute == nil {
+		for _, m := range b.Members {
+			if m.Route == route && route != "" {
+				return m
+			}
+		}
+		return nil
+	}
+	return b.byRoute[route]
+}
 
 // Tiers returns the members that may take new requests, grouped in the
 // order they are considered: for each lbset in ascending order, first the

@@ -1,0 +1,341 @@
+package admin
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/registry"
+)
+
+//go:embed manager.html
+var managerHTML string
+
+var managerPage = template.Must(template.New("manager").Funcs(template.FuncMap{
+	"size":    humanSize,
+	"seconds": func(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) },
+	"join":    strings.Join,
+	"split":   strings.Fields,
+}).Parse(managerHTML))
+
+// ErrNonce is the refusal of a change without the balancer's nonce.
+var ErrNonce = errors.New("admin: nonce missing or wrong; nothing changed")
+
+// pageData is what manager.html renders.
+type pageData struct {
+	Version   string
+	Now       string
+	Message   string
+	Error     string
+	Balancers []pageBalancer
+	Edit      *pageBalancer // balancer selected with ?b=&nonce=
+	EditM     *MemberView   // member selected with &w=
+	Methods   []string
+	Flags     []flagChoice
+}
+
+type pageBalancer struct {
+	BalancerView
+	Nonce string
+	Link  string // ?b=...&nonce=...
+}
+
+type flagChoice struct {
+	Param, Name string
+	On          bool
+}
+
+// manager serves /balancer-manager: the page (GET), its XML form (?xml),
+// and changes (POST, or GET with parameters as httpd accepts) authorised
+// by the balancer's nonce.
+func (h *Handler) manager(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if r.Form.Has("xml") {
+		h.managerXML(w)
+		return
+	}
+	data := pageData{Version: h.version}
+	bal, member := r.Form.Get("b"), r.Form.Get("w")
+	status := http.StatusOK
+	if hasChanges(r.Form) {
+		switch err := h.apply(bal, member, r.Form); {
+		case errors.Is(err, ErrNonce):
+			status, data.Error = http.StatusForbidden, err.Error()
+		case err != nil:
+			status, data.Error = http.StatusBadRequest, "nothing changed: "+err.Error()
+		default:
+			data.Message = "Changes applied to balancer " + bal
+			if member != "" {
+				data.Message += ", member " + member
+			}
+			if r.Method == http.MethodPost {
+				// Post/redirect/get: a reload does not repeat the change.
+				q := url.Values{"b": {bal}, "nonce": {h.Nonce(bal)}, "applied": {"1"}}
+				if member != "" {
+					q.Set("w", member)
+				}
+				http.Redirect(w, r, "/balancer-manager?"+q.Encode(), http.StatusSeeOther)
+				return
+			}
+		}
+	} else if r.Form.Has("applied") {
+		data.Message = "Changes applied."
+	}
+	h.render(w, status, &data, bal, member, r.Form.Get("nonce"))
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, data *pageData, bal, member, nonce string) {
+	now := h.now()
+	data.Now = now.UTC().Format(time.RFC1123)
+	data.Methods = registry.LBMethodNames()
+	for _, v := range h.views() {
+		pb := pageBalancer{BalancerView: v, Nonce: h.Nonce(v.Name)}
+		pb.Link = "?b=" + url.QueryEscape(v.Name) + "&nonce=" + pb.Nonce
+		data.Balancers = append(data.Balancers, pb)
+	}
+	if bal != "" && h.nonceOK(bal, nonce) {
+		for i := range data.Balancers {
+			if data.Balancers[i].Name != bal {
+				continue
+			}
+			data.Edit = &data.Balancers[i]
+			for j := range data.Edit.Members {
+				if m := &data.Edit.Members[j]; m.Name == member {
+					data.EditM = m
+					data.Flags = flagChoices(m.Status)
+				}
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := managerPage.Execute(w, data); err != nil {
+		h.log.Error("render balancer-manager", "err", err)
+	}
+}
+
+func flagChoices(status string) []flagChoice {
+	return []flagChoice{
+		{"w_status_I", "Ignore Errors", strings.Contains(status, "I")},
+		{"w_status_N", "Draining Mode", strings.Contains(status, "N")},
+		{"w_status_D", "Disabled", strings.Contains(status, "D")},
+		{"w_status_H", "Hot Standby", strings.Contains(status, "H")},
+		{"w_status_S", "Stopped", strings.Contains(status, "S")},
+	}
+}
+
+// hasChanges reports whether the form asks for a change (httpd's w_* and
+// b_* parameters).
+func hasChanges(f url.Values) bool { return hasPrefix(f, "w_") || hasPrefix(f, "b_") }
+
+// apply makes the changes in f to balancer bal (and member, if named) in
+// one registry update, after checking the nonce.
+func (h *Handler) apply(bal, member string, f url.Values) error {
+	if !h.nonceOK(bal, f.Get("nonce")) {
+		return ErrNonce
+	}
+	now := h.now()
+	_, err := h.store.Update(func(d *registry.Draft) error {
+		if err := d.EditBalancer(bal, func(b *registry.Balancer) error { return editBalancer(b, f) }); err != nil {
+			return err
+		}
+		if member != "" {
+			err := d.EditMember(bal, member, func(m *registry.Member) error { return editMember(m, f, now) })
+			if err != nil {
+				return err
+			}
+		} else if hasPrefix(f, "w_") {
+			return errors.New("member changes need w=<member URL>")
+		}
+		return checkRedirects(d.Balancer(bal))
+	})
+	if err != nil {
+		return err
+	}
+	h.log.Info("balancer changed", "balancer", bal, "member", member, "changes", changeList(f))
+	return nil
+}
+
+func hasPrefix(f url.Values, p string) bool {
+	for k := range f {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func changeList(f url.Values) string {
+	var parts []string
+	for k, v := range f {
+		if strings.HasPrefix(k, "w_") || strings.HasPrefix(k, "b_") {
+			parts = append(parts, k+"="+strings.Join(v, ","))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+var routeRE = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]*$`)
+
+// editMember applies httpd's member parameters: w_lf loadfactor, w_ls
+// lbset, w_wr route, w_rr redirect, w_status_X (X in I N D H S) 0 or 1.
+func editMember(m *registry.Member, f url.Values, now time.Time) error {
+	if f.Has("w_lf") {
+		lf, err := intParam(f.Get("w_lf"), "loadfactor", 1, 100)
+		if err != nil {
+			return err
+		}
+		m.LoadFactor = lf
+	}
+	if f.Has("w_ls") {
+		ls, err := intParam(f.Get("w_ls"), "lbset", 0, 99)
+		if err != nil {
+			return err
+		}
+		m.LBSet = ls
+	}
+	if f.Has("w_wr") {
+		if r := f.Get("w_wr"); !routeRE.MatchString(r) {
+			return fmt.Errorf("route %q may not contain spaces, ';', ',' or quotes", r)
+		}
+		m.Route = f.Get("w_wr")
+	}
+	if f.Has("w_rr") {
+		m.Redirect = f.Get("w_rr")
+	}
+	before := m.Status
+	for _, c := range "INDHS" {
+		p := "w_status_" + string(c)
+		if !f.Has(p) {
+			continue
+		}
+		flag, _ := registry.StatusFlag(byte(c))
+		switch f.Get(p) {
+		case "1", "on", "On":
+			m.Status |= flag
+		case "0", "off", "Off":
+			m.Status &^= flag
+		default:
+			return fmt.Errorf("%s=%q: want 0 or 1", p, f.Get(p))
+		}
+	}
+	if m.Status != before {
+		m.StatusSince = now
+	}
+	return nil
+}
+
+// editBalancer applies httpd's balancer parameters: b_lbm lbmethod, b_tmo
+// timeout (seconds or a duration), b_max maxattempts, b_sforce nofailover
+// 0 or 1, b_ss stickysession names separated by '|' or ',' ("-" for none).
+func editBalancer(b *registry.Balancer, f url.Values) error {
+	if f.Has("b_lbm") {
+		m, err := registry.ParseLBMethod(f.Get("b_lbm"))
+		if err != nil {
+			return err
+		}
+		b.LBMethod = m
+	}
+	if f.Has("b_tmo") {
+		d, err := durationParam(f.Get("b_tmo"))
+		if err != nil {
+			return err
+		}
+		b.Timeout = d
+	}
+	if f.Has("b_max") {
+		n, err := intParam(f.Get("b_max"), "maxattempts", 0, 1000)
+		if err != nil {
+			return err
+		}
+		b.MaxAttempts = n
+	}
+	if f.Has("b_sforce") {
+		switch f.Get("b_sforce") {
+		case "1", "on", "On":
+			b.NoFailover = true
+		case "0", "off", "Off":
+			b.NoFailover = false
+		default:
+			return fmt.Errorf("b_sforce=%q: want 0 or 1", f.Get("b_sforce"))
+		}
+	}
+	if f.Has("b_ss") {
+		b.StickySession = nil
+		if v := strings.TrimSpace(f.Get("b_ss")); v != "-" && v != "" {
+			for n := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == '|' || r == ',' || r == ' ' }) {
+				if !routeRE.MatchString(n) {
+					return fmt.Errorf("stickysession name %q is not a cookie name", n)
+				}
+				b.StickySession = append(b.StickySession, n)
+			}
+		}
+	}
+	return nil
+}
+
+// checkRedirects refuses a redirect naming no other member's route.
+func checkRedirects(b *registry.Balancer) error {
+	for _, m := range b.Members {
+		if m.Redirect == "" {
+			continue
+		}
+		i := slices.IndexFunc(b.Members, func(o *registry.Member) bool { return o.Route == m.Redirect })
+		if i < 0 || b.Members[i] == m {
+			return fmt.Errorf("member %s: redirect %q names no other member's route", m.Name, m.Redirect)
+		}
+	}
+	return nil
+}
+
+func intParam(v, name string, lo, hi int) (int, error) {
+	// The page shows factors as httpd does ("1.00"); accept that form.
+	v = strings.TrimSuffix(strings.TrimSuffix(v, ".00"), ".0")
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s %q: want a whole number in %d..%d", name, v, lo, hi)
+	}
+	return n, nil
+}
+
+func durationParam(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("timeout %q: want seconds or a duration such as 30s", v)
+	}
+	return d, nil
+}
+
+// humanSize formats a byte count as httpd's apr_strfsize does ("1.2M").
+func humanSize(n uint64) string {
+	const units = "KMGTPE"
+	if n < 973 {
+		return strconv.FormatUint(n, 10)
+	}
+	f := float64(n)
+	i := -1
+	for f >= 973 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f < 9.95 {
+		return strconv.FormatFloat(f, 'f', 1, 64) + string(units[i])
+	}
+	return strconv.FormatFloat(f, 'f', 0, 64) + string(units[i])
+}
