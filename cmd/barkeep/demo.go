@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/barkeep-lb/barkeep/internal/config"
+	"github.com/barkeep-lb/barkeep/internal/demo"
+)
+
+func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
+	var listen, adminAddr, logFormat string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run three demo pubs (elm, oak, ash) behind a balancer on loopback",
+		Long: `Run three demo backends ("pubs": the Elm, the Oak and the Ash) and a
+balancer in front of them, all in this process on loopback. Each pub sets a
+JSESSIONID=<id>.<route> cookie and counts your visits, so you can watch
+sticky sessions and failover. Ctrl-C stops everything.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd.Context(), listen, adminAddr, serverOptions{
+				stdout: stdout, stderr: stderr, logFormat: logFormat, version: buildVersion(),
+			})
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8000", "client listener")
+	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:8090", "admin listener (balancer-manager, API, metrics)")
+	addLogFormatFlag(cmd, &logFormat)
+	return cmd
+}
+
+func runDemo(ctx context.Context, listen, adminAddr string, opts serverOptions) error {
+	var backends []demo.Backend
+	var servers []*http.Server
+	var wg sync.WaitGroup
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+		wg.Wait()
+	}()
+	for _, p := range demo.Pubs() {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo pub %s: %w", p.Route, err)
+		}
+		srv := &http.Server{Handler: p}
+		servers = append(servers, srv)
+		wg.Go(func() {
+			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintf(opts.stderr, "demo pub %s: %v\n", p.Route, err)
+			}
+		})
+		backends = append(backends, demo.Backend{URL: "http://" + l.Addr().String(), Route: p.Route})
+	}
+	yaml, err := demo.Config(listen, adminAddr, backends)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Parse("demo.yaml", yaml)
+	if err != nil {
+		return err
+	}
+	load := func() (*config.Config, error) { return config.Parse("demo.yaml", yaml) }
+	return serve(ctx, cfg, load, opts, func(s *server) { printBanner(opts.stdout, s, backends) })
+}
+
+func printBanner(w io.Writer, s *server, backends []demo.Backend) {
+	front := "http://" + s.clientAddrs[0]
+	fmt.Fprintf(w, `barkeep demo: three pubs behind balancer "barcrawl"
+`)
+	for _, b := range backends {
+		fmt.Fprintf(w, "  pub %-4s %s\n", b.Route, b.URL)
+	}
+	fmt.Fprintf(w, `
+Open in a browser (reload to see your visit count rise in one pub):
+  %[1]s/bar/
+Balancer manager (set a pub to Disabled or Drain and watch the sessions move):
+  http://%[2]s/balancer-manager
+Stickiness with curl: a cookie jar keeps you in one pub, without it you go round:
+  curl -s -c /tmp/barkeep.jar -b /tmp/barkeep.jar %[1]s/bar/   # run it a few times
+  curl -s %[1]s/bar/                                           # a new session each time
+Ctrl-C stops the demo. Access log follows:
+
+`, front, s.adminAddr)
+}

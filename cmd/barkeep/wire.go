@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/config"
+	"github.com/barkeep-lb/barkeep/internal/proxy"
+	"github.com/barkeep-lb/barkeep/internal/registry"
+)
+
+// applyConfig replaces the configuration-owned balancers and the routes of
+// store with those of c, in one update. Members that stay (same balancer,
+// same URL) keep their counters and error state.
+func applyConfig(store *registry.Store, c *config.Config, now time.Time) (*registry.Snapshot, error) {
+	return store.Update(func(d *registry.Draft) error {
+		keep := map[string]bool{}
+		for _, cb := range c.Balancers {
+			b, err := balancerOf(cb, now)
+			if err != nil {
+				return err
+			}
+			if err := d.PutBalancer(b); err != nil {
+				return err
+			}
+			keep[b.Name] = true
+		}
+		for _, b := range d.Balancers() {
+			if b.Source == registry.SourceConfig && !keep[b.Name] {
+				d.DeleteBalancer(b.Name)
+			}
+		}
+		routes := make([]*registry.Route, 0, len(c.Routes))
+		for _, r := range c.Routes {
+			routes = append(routes, routeOf(r))
+		}
+		d.SetRoutes(routes)
+		return nil
+	})
+}
+
+func balancerOf(cb config.Balancer, now time.Time) (*registry.Balancer, error) {
+	method, err := registry.ParseLBMethod(string(cb.LBMethod))
+	if err != nil {
+		return nil, err
+	}
+	b := &registry.Balancer{
+		Name: cb.Name, Source: registry.SourceConfig, LBMethod: method,
+		StickySession: cb.StickySession, StickySessionSep: cb.StickySessionSep[0],
+		NoFailover: cb.NoFailover, MaxAttempts: -1, Timeout: cb.Timeout,
+	}
+	if cb.MaxAttempts != nil {
+		b.MaxAttempts = *cb.MaxAttempts
+	}
+	for _, cm := range cb.Members {
+		m, err := memberOf(cm, now)
+		if err != nil {
+			return nil, fmt.Errorf("balancer %s: %w", cb.Name, err)
+		}
+		b.Members = append(b.Members, m)
+	}
+	return b, nil
+}
+
+func memberOf(cm config.Member, now time.Time) (*registry.Member, error) {
+	name, err := config.MemberName(cm.URL)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(name)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", name, err)
+	}
+	status, err := registry.ParseStatus(string(cm.Status))
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", name, err)
+	}
+	return &registry.Member{
+		Name: name, URL: u, Route: cm.Route, Redirect: cm.Redirect,
+		LoadFactor: cm.LoadFactor, LBSet: cm.LBSet, Status: status, StatusSince: now,
+		Retry: cm.Retry, ConnectionTimeout: cm.ConnectionTimeout, Timeout: cm.Timeout,
+		SMax: cm.SMax, TTL: cm.TTL, DisableReuse: cm.DisableReuse,
+	}, nil
+}
+
+func routeOf(r config.Route) *registry.Route {
+	path := config.CleanPath(r.Path)
+	target := path
+	if r.TargetPath != "" {
+		target = config.CleanPath(r.TargetPath)
+	}
+	cookiePath := r.ReverseCookiePath
+	if cookiePath != "" {
+		cookiePath = config.CleanPath(cookiePath)
+	}
+	return &registry.Route{
+		Path: path, Pass: r.Pass, BalancerName: r.Balancer, TargetPath: target,
+		Reverse: r.Reverse, ReverseCookiePath: cookiePath, ReverseCookieDomain: r.ReverseCookieDomain,
+		PreserveHost: r.PreserveHost,
+	}
+}
+
+// newLogger builds barkeep's own log on w from the log section, unless the
+// command line overrides the format.
+func newLogger(w io.Writer, c config.Log, formatFlag string) *slog.Logger {
+	var level slog.Level
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := string(c.Format)
+	if formatFlag != "" {
+		format = formatFlag
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openAccessLog opens the access log the configuration names; nil, nil
+// when it is off. The returned closer flushes nothing: the caller flushes
+// the log first.
+func openAccessLog(c config.AccessLog, stdout io.Writer) (*proxy.AccessLog, io.Closer, error) {
+	format, err := proxy.ParseAccessLogFormat(string(c.Format))
+	if err != nil {
+		return nil, nil, err
+	}
+	switch c.Path {
+	case "off":
+		return nil, nil, nil
+	case "-":
+		return proxy.NewAccessLog(stdout, format), io.NopCloser(nil), nil
+	}
+	f, err := os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open access log: %w", err)
+	}
+	return proxy.NewAccessLog(f, format), f, nil
+}
