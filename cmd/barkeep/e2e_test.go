@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/config"
+)
+
+// startServe runs barkeep in this process on cfgText (a YAML file body)
+// and returns its client and admin base URLs.
+func startServe(t *testing.T, cfgText string) (front, admin string) {
+	t.Helper()
+	cfg, err := config.Parse("e2e.yaml", []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *server, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, nil, serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	select {
+	case s := <-ready:
+		return "http://" + s.clientAddrs[0], "http://" + s.adminAddr
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	return "", ""
+}
+
+func TestKilledMemberFailoverShowsErr(t *testing.T) {
+	var backends []*httptest.Server
+	var urls []string
+	for _, name := range []string{"elm", "oak", "ash"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, name)
+		}))
+		t.Cleanup(srv.Close)
+		backends = append(backends, srv)
+		urls = append(urls, srv.URL)
+	}
+	front, admin := startServe(t, fmt.Sprintf(serveConfig, memberYAML(urls...)))
+
+	for i := range 1000 {
+		if i == 400 {
+			backends[1].Close() // r1 is killed mid-run
+		}
+		res, err := http.Get(front + "/")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("request %d: status %d; want 0 errors seen by the client", i, res.StatusCode)
+		}
+	}
+
+	res, err := http.Get(admin + "/balancer-manager")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	row := regexp.MustCompile(`(?s)data-route="r1".*?</tr>`).FindString(string(page))
+	if !strings.Contains(row, `<span class="Err">Err</span>`) {
+		t.Errorf("balancer-manager row of the killed member does not show Err:\n%s", row)
+	}
+	var api struct {
+		Balancers []struct {
+			Members []struct {
+				Route, Status string
+				StatusText    string `json:"status_text"`
+				Errors        int
+			}
+		}
+	}
+	res, err = http.Get(admin + "/api/v1/balancers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(res.Body).Decode(&api)
+	res.Body.Close()
+	m := api.Balancers[0].Members[1]
+	if m.Route != "r1" || m.Status != "E" || m.StatusText != "Err" || m.Errors == 0 {
+		t.Errorf("API for the killed member: %+v", m)
+	}
+	if ok := api.Balancers[0].Members[0]; ok.StatusText != "Ok" {
+		t.Errorf("API for a live member: %+v", ok)
+	}
+}
+
+func TestBadClientRequestsGet4xx(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	t.Cleanup(backend.Close)
+	front, _ := startServe(t, fmt.Sprintf(serveConfig, memberYAML(backend.URL))+"\n")
+	host := strings.TrimPrefix(front, "http://")
+	for _, tt := range []struct {
+		name, request string
+		status        int
+	}{
+		// At least 24 bytes: with h2c on, the server first compares them
+		// with the HTTP/2 preface.
+		{"garbage request line", "NONSENSE WITHOUT ANY PROTOCOL\r\n\r\n", 400},
+		{"bad header", "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400},
+		{"oversized headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 128<<10) + "\r\n\r\n", 431},
+		{"bad content length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400},
+		{"unsupported version", "GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", host, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tt.request)
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no HTTP answer: %v", err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", res.StatusCode, tt.status)
+			}
+		})
+	}
+	// barkeep still serves afterwards.
+	res, err := http.Get(front + "/")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("after bad requests: %v %v", res, err)
+	}
+	res.Body.Close()
+}
