@@ -222,13 +222,14 @@ func editMember(m *registry.Member, f url.Values, now time.Time) error {
 			continue
 		}
 		flag, _ := registry.StatusFlag(byte(c))
-		switch f.Get(p) {
-		case "1", "on", "On":
+		on, err := boolParam(f, p)
+		if err != nil {
+			return err
+		}
+		if on {
 			m.Status |= flag
-		case "0", "off", "Off":
+		} else {
 			m.Status &^= flag
-		default:
-			return fmt.Errorf("%s=%q: want 0 or 1", p, f.Get(p))
 		}
 	}
 	if m.Status != before {
@@ -263,14 +264,11 @@ func editBalancer(b *registry.Balancer, f url.Values) error {
 		b.MaxAttempts = n
 	}
 	if f.Has("b_sforce") {
-		switch f.Get("b_sforce") {
-		case "1", "on", "On":
-			b.NoFailover = true
-		case "0", "off", "Off":
-			b.NoFailover = false
-		default:
-			return fmt.Errorf("b_sforce=%q: want 0 or 1", f.Get("b_sforce"))
+		on, err := boolParam(f, "b_sforce")
+		if err != nil {
+			return err
 		}
+		b.NoFailover = on
 	}
 	if f.Has("b_ss") {
 		b.StickySession = nil
@@ -298,6 +296,17 @@ func checkRedirects(b *registry.Balancer) error {
 		}
 	}
 	return nil
+}
+
+// boolParam reads an httpd on/off form value: 1 or 0 (also on, off).
+func boolParam(f url.Values, name string) (bool, error) {
+	switch f.Get(name) {
+	case "1", "on", "On":
+		return true, nil
+	case "0", "off", "Off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q: want 0 or 1", name, f.Get(name))
 }
 
 func intParam(v, name string, lo, hi int) (int, error) {

@@ -201,50 +201,36 @@ func (c *Config) Line(path string) int { return c.pos[path] }
 // File returns the name the configuration was read from.
 func (c *Config) File() string { return c.file }
 
-// enum is a closed set of names for a typed string.
-type enum []string
-
-func (e enum) check(kind string, v []byte) error {
-	if slices.Contains(e, string(v)) {
-		return nil
+// setEnum stores text in dst if it is one of names, so a typo fails at
+// load time with the list of what is accepted.
+func setEnum[T ~string](dst *T, text []byte, kind string, names ...string) error {
+	if !slices.Contains(names, string(text)) {
+		return fmt.Errorf("unknown %s %q (want %s)", kind, text, strings.Join(names, ", "))
 	}
-	return fmt.Errorf("unknown %s %q (want %s)", kind, v, strings.Join(e, ", "))
+	*dst = T(text)
+	return nil
 }
 
 // LBMethod names an lbmethod: byrequests, bytraffic, bybusyness or random.
 type LBMethod string
 
-// UnmarshalText rejects unknown methods, so a typo fails at load time.
+// UnmarshalText rejects unknown methods.
 func (m *LBMethod) UnmarshalText(b []byte) error {
-	if err := (enum{"byrequests", "bytraffic", "bybusyness", "random"}).check("lbmethod", b); err != nil {
-		return err
-	}
-	*m = LBMethod(b)
-	return nil
+	return setEnum(m, b, "lbmethod", "byrequests", "bytraffic", "bybusyness", "random")
 }
 
 // LogFormat is text or json.
 type LogFormat string
 
 // UnmarshalText rejects unknown formats.
-func (f *LogFormat) UnmarshalText(b []byte) error {
-	if err := (enum{"text", "json"}).check("log format", b); err != nil {
-		return err
-	}
-	*f = LogFormat(b)
-	return nil
-}
+func (f *LogFormat) UnmarshalText(b []byte) error { return setEnum(f, b, "log format", "text", "json") }
 
 // LogLevel is debug, info, warn or error.
 type LogLevel string
 
 // UnmarshalText rejects unknown levels.
 func (l *LogLevel) UnmarshalText(b []byte) error {
-	if err := (enum{"debug", "info", "warn", "error"}).check("log level", b); err != nil {
-		return err
-	}
-	*l = LogLevel(b)
-	return nil
+	return setEnum(l, b, "log level", "debug", "info", "warn", "error")
 }
 
 // AccessLogFormat is combined or json.
@@ -252,11 +238,7 @@ type AccessLogFormat string
 
 // UnmarshalText rejects unknown formats.
 func (f *AccessLogFormat) UnmarshalText(b []byte) error {
-	if err := (enum{"combined", "json"}).check("access log format", b); err != nil {
-		return err
-	}
-	*f = AccessLogFormat(b)
-	return nil
+	return setEnum(f, b, "access log format", "combined", "json")
 }
 
 // StatusFlags are member status letters: any of D S I H N, each once.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/health"
+	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
 
@@ -592,5 +593,76 @@ func TestBytesAndBusyCounters(t *testing.T) {
 	waitFor(t, func() bool { return m.Stats.Busy.Load() == 0 })
 	if m.Stats.Transferred.Load() != 1000 || m.Stats.Read.Load() != 1000 || m.Stats.Elected.Load() != 1 {
 		t.Errorf("to %d from %d elected %d, want 1000 1000 1", m.Stats.Transferred.Load(), m.Stats.Read.Load(), m.Stats.Elected.Load())
+	}
+}
+
+func TestAccessLogJSON(t *testing.T) {
+	oak := pub(t, "oak")
+	store := registry.NewStore()
+	_, err := store.Update(func(d *registry.Draft) error {
+		d.SetRoutes([]*registry.Route{barRoute()})
+		return d.PutBalancer(web(member(oak, "oak")))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	log := proxy.NewAccessLog(&buf, proxy.JSON)
+	front := httptest.NewServer(proxy.New(store, proxy.Options{AccessLog: log}))
+	t.Cleanup(front.Close)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, front.URL+"/bar/\"quoted\"", nil)
+	req.Header.Set("User-Agent", "ua\t\xff")
+	res, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	log.Flush()
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &entry); err != nil {
+		t.Fatalf("access log line is not JSON: %v\n%s", err, buf.String())
+	}
+	want := map[string]any{"method": "GET", "uri": `/bar/%22quoted%22`, "status": 200.0, "bytes": 3.0,
+		"balancer": "web", "route": "oak", "sticky": "", "attempts": 1.0, "remote": "127.0.0.1", "user_agent": "ua\t\ufffd"}
+	for k, v := range want {
+		if entry[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, entry[k], v)
+		}
+	}
+}
+
+func TestByBusynessThroughTheProxy(t *testing.T) {
+	// slow holds every request until released; fast answers at once. With
+	// bybusyness the requests slow holds steer new ones to fast.
+	release := make(chan struct{})
+	started := make(chan struct{}, 100)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, "slow")
+	}))
+	t.Cleanup(slow.Close)
+	defer close(release)
+	fast := pub(t, "fast")
+	b := web(member(slow, "slow"), member(fast, "fast"))
+	b.LBMethod = registry.ByBusyness
+	f := newFixture(t, b)
+
+	// The first request goes to slow (ties are broken byrequests) and stays.
+	go func() {
+		if res, err := f.front.Client().Get(f.front.URL + "/bar/"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-started
+	// Requests that find slow busy go to fast.
+	got := map[string]int{}
+	for range 20 {
+		_, body, _ := f.get(t, "/bar/", "")
+		got[body]++
+	}
+	if got["slow"] != 0 || got["fast"] != 20 {
+		t.Errorf("with slow holding requests: %v, want all 20 new requests on fast", got)
 	}
 }
