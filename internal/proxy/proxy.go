@@ -14,7 +14,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/balancer"
 	"github.com/barkeep-lb/barkeep/internal/registry"
-	"github.com/barkeep-lb/barkeep/internal/session"
 )
 
 // Options configures a Handler. The zero value works.
@@ -39,6 +37,9 @@ type Options struct {
 	// WaitPoll is how often a request waiting for a usable member (the
 	// balancer's timeout) looks again; default 100ms.
 	WaitPoll time.Duration
+	// UseAlias routes to MCMP contexts only when the request's host is an
+	// alias of the context's virtual host (mod_cluster's UseAlias).
+	UseAlias bool
 }
 
 // Handler proxies client requests to the members of the registry's
@@ -46,6 +47,7 @@ type Options struct {
 // connections of removed members to be closed.
 type Handler struct {
 	store     *registry.Store
+	useAlias  bool
 	log       *slog.Logger
 	access    *AccessLog
 	now       func() time.Time
@@ -58,11 +60,12 @@ type Handler struct {
 // New returns a Handler serving the routes of store.
 func New(store *registry.Store, opts Options) *Handler {
 	h := &Handler{
-		store:  store,
-		log:    cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
-		access: opts.AccessLog,
-		now:    opts.Now,
-		poll:   cmp.Or(opts.WaitPoll, 100*time.Millisecond),
+		store:    store,
+		useAlias: opts.UseAlias,
+		log:      cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
+		access:   opts.AccessLog,
+		now:      opts.Now,
+		poll:     cmp.Or(opts.WaitPoll, 100*time.Millisecond),
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -89,13 +92,16 @@ type exchange struct {
 	in       *http.Request
 	w        recorder
 	start    time.Time
-	route    *registry.Route
+	route    *registry.Route       // static route, or nil for MCMP contexts
+	refs     []registry.ContextRef // MCMP context rows of the longest match
+	cp       balancer.ClusterPick  // selection inputs among refs
 	bal      *registry.Balancer
-	sticky   string           // route found in the session id
-	forced   bool             // sticky with nofailover: no other member may serve
-	member   *registry.Member // member of the current attempt
-	busy     *registry.Member // member whose Busy this request holds
-	retries  int              // attempts after the first
+	sticky   string            // route found in the session id
+	forced   bool              // sticky with nofailover: no other member may serve
+	member   *registry.Member  // member of the current attempt
+	ctx      *registry.Context // MCMP context of the current attempt, counted in flight
+	busy     *registry.Member  // member whose Busy this request holds
+	retries  int               // attempts after the first
 	triedBuf [4]*registry.Member
 	tried    []*registry.Member
 	body     *countingBody // client request body, nil when empty
@@ -116,27 +122,23 @@ func (h *Handler) putExchange(x *exchange) {
 	h.exchanges.Put(x)
 }
 
-// ServeHTTP proxies r to a member of the balancer of the matching route.
+// ServeHTTP proxies r to a member of the balancer of the matching route or
+// MCMP context.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := h.getExchange(w, r)
 	defer h.finish(x)
 
-	snap := h.store.Load()
-	x.route = snap.MatchRoute(r.URL.Path)
-	if x.route == nil || !x.route.Pass {
+	if !h.resolve(x, h.store.Load()) {
 		http.Error(&x.w, "404 page not found", http.StatusNotFound)
 		return
 	}
-	x.bal = x.route.Balancer()
-	_, x.sticky = session.Find(r, x.bal)
-
 	m := h.choose(x)
 	if m == nil {
 		if m = h.wait(x); m == nil {
 			return
 		}
 	}
-	x.member = m
+	h.setMember(x, m)
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		// Allocated, not part of the recycled exchange: the transport may
 		// still read the body after the handler returns.
@@ -146,31 +148,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.rp.ServeHTTP(&x.w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 
-// choose returns the member for the request's first attempt, or nil when
-// none is usable right now. It sets x.forced when the request carries a
-// route of this balancer with nofailover, so only that member (or its
-// redirect) may serve it.
-func (h *Handler) choose(x *exchange) *registry.Member {
-	now := h.now().UnixNano()
-	if x.sticky != "" {
-		m, known := session.Resolve(x.bal, x.sticky, now, x.tried)
-		if m != nil || known && x.bal.NoFailover {
-			x.forced = known && x.bal.NoFailover
-			return m
-		}
-	}
-	m, err := balancer.Select(x.bal, balancer.Pick{
-		Seq: x.bal.Stats.Seq.Add(1) - 1, Rand: rand.Uint64(), Now: now, Tried: x.tried,
-	})
-	if err != nil {
-		return nil
-	}
-	return m
-}
-
 // wait looks for a usable member until the balancer's timeout has passed
-// (httpd's balancer timeout), then answers 503 with Retry-After. A sticky
-// request with nofailover is answered at once.
+// (httpd's balancer timeout, mod_cluster's WaitWorker), then answers 503
+// with Retry-After. A sticky request with nofailover is answered at once.
 func (h *Handler) wait(x *exchange) *registry.Member {
 	if !x.forced && x.bal.Timeout > 0 {
 		deadline := x.start.Add(x.bal.Timeout)
@@ -189,12 +169,11 @@ func (h *Handler) wait(x *exchange) *registry.Member {
 				return nil
 			case <-timer.C:
 			}
-			// Operators may have changed the balancer meanwhile.
-			if b := h.store.Load().Balancer(x.bal.Name); b != nil {
-				x.bal = b
-			}
-			if m := h.choose(x); m != nil {
-				return m
+			// Operators and nodes may have changed things meanwhile.
+			if h.resolve(x, h.store.Load()) {
+				if m := h.choose(x); m != nil {
+					return m
+				}
 			}
 		}
 	}
@@ -227,6 +206,9 @@ func (h *Handler) unavailable(x *exchange) {
 func (h *Handler) finish(x *exchange) {
 	if x.busy != nil {
 		x.busy.Stats.Busy.Add(-1)
+	}
+	if x.ctx != nil {
+		x.ctx.Requests.Add(-1)
 	}
 	if x.body != nil {
 		x.body.done.Store(true)

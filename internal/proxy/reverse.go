@@ -16,6 +16,9 @@ var reverseHeaders = [...]string{"Location", "Content-Location", "Uri"}
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
 	rt := x.route
+	if rt == nil {
+		return nil // MCMP contexts: no ProxyPassReverse rules
+	}
 	if rt.Reverse {
 		for _, name := range reverseHeaders {
 			v := resp.Header.Get(name)

@@ -3,17 +3,14 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"sync"
 	"time"
 
-	"github.com/barkeep-lb/barkeep/internal/balancer"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
-	"github.com/barkeep-lb/barkeep/internal/session"
 )
 
 // attempts is the RoundTripper ReverseProxy calls. It sends the request to
@@ -104,19 +101,7 @@ func (h *Handler) retryMember(x *exchange, req *http.Request, fault Fault) *regi
 	default:
 		return nil
 	}
-	tried := append(x.tried, x.member)
-	now := h.now().UnixNano()
-	if x.forced {
-		m, _ := session.Resolve(x.bal, x.sticky, now, tried)
-		return m
-	}
-	m, err := balancer.Select(x.bal, balancer.Pick{
-		Seq: x.bal.Stats.Seq.Add(1) - 1, Rand: rand.Uint64(), Now: now, Tried: tried,
-	})
-	if err != nil {
-		return nil
-	}
-	return m
+	return h.next(x, append(x.tried, x.member))
 }
 
 // setTarget points the outbound request at member m.
@@ -133,8 +118,8 @@ func setTarget(req *http.Request, m *registry.Member) {
 // runs after hop-by-hop and X-Forwarded-* headers are stripped).
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
-	rt := x.route
-	if rt.TargetPath != rt.Path {
+	rt := x.route // nil for MCMP contexts, which forward paths unchanged
+	if rt != nil && rt.TargetPath != rt.Path {
 		if p, ok := mapPrefix(pr.Out.URL.Path, rt.Path, rt.TargetPath); ok {
 			pr.Out.URL.Path = p
 		}
@@ -145,7 +130,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	setTarget(pr.Out, x.member)
-	if !rt.PreserveHost {
+	if rt == nil || !rt.PreserveHost {
 		pr.Out.Host = ""
 	}
 	// Append to the client's X-Forwarded-For as httpd does; Host and Proto

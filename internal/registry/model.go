@@ -34,18 +34,28 @@ type Balancer struct {
 	// StickySessionSep is the byte after which the route starts in a session
 	// id; default '.'.
 	StickySessionSep byte
+	// StickyCookieFirst looks for the session id in cookies before the URL
+	// (mod_cluster); httpd's balancer looks in the URL first.
+	StickyCookieFirst bool
 	// NoFailover makes a sticky request whose member (and its redirect) is
 	// unusable fail with 503 instead of going to another member
-	// (httpd nofailover, mod_cluster StickySessionForce).
+	// (httpd nofailover, mod_cluster StickySessionForce). With a domain,
+	// failover stays inside it.
 	NoFailover bool
+	// StickySessionRemove strips the session id from a request that fails
+	// over to a member outside its route's domain (mod_cluster).
+	StickySessionRemove bool
 	// MaxAttempts is how many further members are tried after a failure;
 	// -1 means one less than the number of members (httpd's default).
 	MaxAttempts int
 	// Timeout is how long a request waits for a usable member before 503;
 	// 0 means no wait.
 	Timeout time.Duration
-	// Members in configuration order.
+	// Members in configuration order (MCMP balancers: registration order).
 	Members []*Member
+	// Cluster holds the MCMP record of a balancer created by node
+	// registrations; nil for configured balancers.
+	Cluster *ClusterSettings
 	// Stats is shared by every copy of this balancer; never nil once
 	// published.
 	Stats *BalancerStats
@@ -63,6 +73,10 @@ func (b *Balancer) Clone() *Balancer {
 	c := *b
 	c.Members = slices.Clone(b.Members)
 	c.StickySession = slices.Clone(b.StickySession)
+	if b.Cluster != nil {
+		cs := *b.Cluster
+		c.Cluster = &cs
+	}
 	c.byRoute, c.tiers, c.hosts = nil, nil, nil
 	return &c
 }
@@ -136,6 +150,9 @@ type Member struct {
 	// Redirect is the route that takes this member's sticky requests while
 	// it is unusable; empty for none.
 	Redirect string
+	// Domain is the member's load-balancing group: members that share
+	// session replication, where failover goes first. Empty for none.
+	Domain string
 	// LoadFactor is the member's static share of traffic, 1..100.
 	LoadFactor int
 	// LBSet is the member's priority set; lower sets are used first

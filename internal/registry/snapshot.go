@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Snapshot is an immutable view of the registry. Everything reachable from
@@ -15,11 +16,16 @@ type Snapshot struct {
 	// Version increases by one with every published change.
 	Version uint64
 
-	balancers  []*Balancer // sorted by name
-	byName     map[string]*Balancer
-	routeList  []*Route // sorted by path
-	routes     map[string]*Route
-	superseded chan struct{}
+	balancers   []*Balancer // sorted by name
+	byName      map[string]*Balancer
+	routeList   []*Route // sorted by path
+	routes      map[string]*Route
+	nodes       []*Node // by ID
+	nodeByRoute map[string]*Node
+	superseded  chan struct{}
+
+	ctxOnce  sync.Once
+	ctxIndex contextIndex
 }
 
 // Balancers returns all balancers sorted by name. Shared; do not modify.
@@ -62,13 +68,15 @@ func (s *Snapshot) MatchRoute(path string) *Route {
 
 // build derives the indexes of a new snapshot. Balancers put during this
 // update have no derived data yet; unchanged ones keep theirs.
-func build(version uint64, balancers map[string]*Balancer, routes []*Route) (*Snapshot, error) {
+func build(version uint64, balancers map[string]*Balancer, routes []*Route, nodes map[string]*Node) (*Snapshot, error) {
 	s := &Snapshot{
-		Version:    version,
-		byName:     balancers,
-		routes:     make(map[string]*Route, len(routes)),
-		superseded: make(chan struct{}),
+		Version:     version,
+		byName:      balancers,
+		routes:      make(map[string]*Route, len(routes)),
+		nodeByRoute: nodes,
+		superseded:  make(chan struct{}),
 	}
+	s.nodes = slices.SortedFunc(maps.Values(nodes), func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
 	s.balancers = slices.SortedFunc(maps.Values(balancers), func(a, b *Balancer) int {
 		return cmp.Compare(a.Name, b.Name)
 	})

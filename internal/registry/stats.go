@@ -25,6 +25,16 @@ type Stats struct {
 	// ErrorTime is when the member entered error state, in Unix
 	// nanoseconds; 0 when it is not in error.
 	ErrorTime atomic.Int64
+
+	// Load is the capacity an MCMP node last reported: -1 broken (sticky
+	// requests only), 0 hot standby, 1..100 its weight. A new node starts
+	// at 0. Unused by configured members.
+	Load atomic.Int32
+	// LBStatus and OldElected are the cluster lbmethod's window: every
+	// LBstatusRecalTime, LBStatus = (Elected-OldElected)*1000/Load and
+	// OldElected = Elected.
+	LBStatus   atomic.Int64
+	OldElected atomic.Uint64
 }
 
 // BalancerStats is the hot state of one balancer, shared like [Stats].
@@ -71,4 +81,15 @@ func (m *Member) RetryAt(now int64) (time.Time, bool) {
 		return m.StatusSince.Add(m.Retry), true
 	}
 	return time.Time{}, false
+}
+
+// RecalcLBStatus starts a new window of the cluster lbmethod:
+// LBStatus = (Elected-OldElected)*1000/Load when Load > 0, and OldElected =
+// Elected (mod_proxy_cluster's watchdog, every LBstatusRecalTime).
+func (s *Stats) RecalcLBStatus() {
+	e := s.Elected.Load()
+	old := s.OldElected.Swap(e)
+	if load := int64(s.Load.Load()); load > 0 {
+		s.LBStatus.Store(int64(e-old) * 1000 / load)
+	}
 }

@@ -103,6 +103,10 @@ const (
 	ByBusyness
 	// Random picks a member at random, weighted by loadfactor (Cellar).
 	Random
+	// Cluster is mod_proxy_cluster's method for nodes registered over MCMP:
+	// the lowest (elected - oldelected)*1000/load + lbstatus, with the load
+	// the nodes report. Only MCMP balancers use it.
+	Cluster
 )
 
 var lbMethodNames = [...]string{
@@ -112,16 +116,19 @@ var lbMethodNames = [...]string{
 	Random:     "random",
 }
 
-// String returns the httpd name of the method.
+// String returns the httpd name of the method ("cluster" for Cluster).
 func (m LBMethod) String() string {
 	if int(m) < len(lbMethodNames) {
 		return lbMethodNames[m]
+	}
+	if m == Cluster {
+		return "cluster"
 	}
 	return fmt.Sprintf("lbmethod(%d)", uint8(m))
 }
 
 // ParseLBMethod returns the method named text (byrequests, bytraffic,
-// bybusyness or random).
+// bybusyness or random; cluster is reserved to MCMP balancers).
 func ParseLBMethod(text string) (LBMethod, error) {
 	for i, n := range lbMethodNames {
 		if n == text {

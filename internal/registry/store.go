@@ -21,7 +21,7 @@ type Store struct {
 // NewStore returns a store holding an empty snapshot at version 0.
 func NewStore() *Store {
 	s := &Store{}
-	snap, _ := build(0, map[string]*Balancer{}, nil)
+	snap, _ := build(0, map[string]*Balancer{}, nil, map[string]*Node{})
 	s.snap.Store(snap)
 	return s
 }
@@ -43,11 +43,12 @@ func (s *Store) Update(fn func(d *Draft) error) (*Snapshot, error) {
 		base:      cur,
 		balancers: maps.Clone(cur.byName),
 		routes:    slices.Clone(cur.routeList),
+		nodes:     maps.Clone(cur.nodeByRoute),
 	}
 	if err := fn(d); err != nil {
 		return cur, err
 	}
-	next, err := build(cur.Version+1, d.balancers, d.routes)
+	next, err := build(cur.Version+1, d.balancers, d.routes, d.nodes)
 	if err != nil {
 		return cur, err
 	}
@@ -63,6 +64,7 @@ type Draft struct {
 	base      *Snapshot
 	balancers map[string]*Balancer
 	routes    []*Route
+	nodes     map[string]*Node
 }
 
 // Balancer returns the balancer named name in the draft, or nil.

@@ -18,24 +18,95 @@ import (
 
 // Find returns the session id carried by r for balancer b and the route in
 // it. The URL's path and query parameters are searched first, then the
-// cookies, for each name in b.StickySession in order; surrounding double
+// cookies (the other way round when b.StickyCookieFirst, as mod_cluster
+// does), for each name in b.StickySession in order; surrounding double
 // quotes are stripped. route is empty when there is no id or the id has no
 // separator.
 func Find(r *http.Request, b *registry.Balancer) (id, route string) {
-	for _, name := range b.StickySession {
-		if id = pathParam(r.URL.Path, name); id == "" {
-			id = queryParam(r.URL.RawQuery, name)
+	if b.StickyCookieFirst {
+		if id = fromCookies(r, b); id == "" {
+			id = fromURL(r, b)
 		}
-		if id != "" {
-			return id, routeOf(id, b.StickySessionSep)
+	} else if id = fromURL(r, b); id == "" {
+		id = fromCookies(r, b)
+	}
+	if id == "" {
+		return "", ""
+	}
+	return id, routeOf(id, b.StickySessionSep)
+}
+
+func fromURL(r *http.Request, b *registry.Balancer) string {
+	for _, name := range b.StickySession {
+		if id := pathParam(r.URL.Path, name); id != "" {
+			return id
+		}
+		if id := queryParam(r.URL.RawQuery, name); id != "" {
+			return id
 		}
 	}
+	return ""
+}
+
+func fromCookies(r *http.Request, b *registry.Balancer) string {
 	for _, name := range b.StickySession {
-		if id = cookie(r.Header["Cookie"], name); id != "" {
-			return id, routeOf(id, b.StickySessionSep)
+		if id := cookie(r.Header["Cookie"], name); id != "" {
+			return id
 		}
 	}
-	return "", ""
+	return ""
+}
+
+// Strip removes the session id of balancer b from r: the cookies and the
+// path and query parameters named in b.StickySession
+// (mod_cluster's StickySessionRemove, applied when a sticky request fails
+// over outside its domain). It allocates; it runs only on such failovers.
+func Strip(r *http.Request, b *registry.Balancer) {
+	for _, name := range b.StickySession {
+		if lines := r.Header["Cookie"]; lines != nil {
+			var kept []string
+			for _, line := range lines {
+				var parts []string
+				for part := range strings.SplitSeq(line, ";") {
+					n, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+					if strings.TrimSpace(n) != name {
+						parts = append(parts, strings.TrimSpace(part))
+					}
+				}
+				if len(parts) > 0 {
+					kept = append(kept, strings.Join(parts, "; "))
+				}
+			}
+			if kept == nil {
+				r.Header.Del("Cookie")
+			} else {
+				r.Header["Cookie"] = kept
+			}
+		}
+		r.URL.Path = stripPathParam(r.URL.Path, name)
+		if r.URL.RawPath != "" {
+			r.URL.RawPath = stripPathParam(r.URL.RawPath, name)
+		}
+		var q []string
+		for kv := range strings.FieldsFuncSeq(r.URL.RawQuery, func(c rune) bool { return c == '&' || c == ';' }) {
+			if k, _, _ := strings.Cut(kv, "="); k != name {
+				q = append(q, kv)
+			}
+		}
+		r.URL.RawQuery = strings.Join(q, "&")
+	}
+}
+
+// stripPathParam removes ";name=value" segments from path.
+func stripPathParam(path, name string) string {
+	for {
+		i := strings.Index(path, ";"+name+"=")
+		if i < 0 {
+			return path
+		}
+		end := i + 1 + cut(path[i+1:], ";/?")
+		path = path[:i] + path[end:]
+	}
 }
 
 // routeOf returns the text after the first sep in id.

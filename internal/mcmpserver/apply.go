@@ -1,0 +1,339 @@
+package mcmpserver
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/mcmp"
+)
+
+// config applies a CONFIG in one registry update. It returns the answer to
+// send: nil, a MEM refusal (nothing changed), or a GENERAL answer listing
+// aliases or contexts that did not fit (the rest is registered).
+func (s *Server) config(req *mcmp.ConfigRequest) error {
+	var partial error
+	_, err := s.store.Update(func(d *registry.Draft) error {
+		var err error
+		partial, err = s.applyConfig(d, req)
+		return err
+	})
+	if err != nil {
+		return asProtocolError(err, req.JVMRoute)
+	}
+	return partial
+}
+
+// asProtocolError turns an invariant violation the registry refused into
+// the MEM answer for the node (it should not happen: the checks above
+// mirror the registry's).
+func asProtocolError(err error, route string) error {
+	if _, ok := errors.AsType[*mcmp.ProtocolError](err); ok {
+		return err
+	}
+	pe := mcmp.NodeTableFull(route)
+	pe.Err = err
+	return pe
+}
+
+// applyConfig is process_config: check the node against the registered
+// ones, rewrite its balancer's record, register or update the node, add
+// its aliases and contexts (STOPPED).
+func (s *Server) applyConfig(d *registry.Draft, req *mcmp.ConfigRequest) (partial, err error) {
+	bal := cmp.Or(req.Balancer, s.balancer)
+	old := d.Node(req.JVMRoute)
+	n := &registry.Node{
+		JVMRoute: req.JVMRoute, Balancer: bal, Domain: req.Domain,
+		Type: req.Type, Host: req.Host, Port: req.Port, Reversed: req.Reversed,
+		FlushPackets: uint8(req.FlushPackets), FlushWait: req.FlushWait, Ping: req.Ping,
+		Smax: req.Smax, TTL: req.TTL, Timeout: req.Timeout,
+	}
+	if old != nil && !old.Removed && !sameWorker(old, n) {
+		return nil, mcmp.NodeExists(req.JVMRoute)
+	}
+	slot := -1
+	url := n.Member().Name
+	for _, o := range d.Nodes() {
+		if o.JVMRoute == n.JVMRoute || o.Balancer != bal || o.Member().Name != url {
+			continue
+		}
+		if !o.Removed {
+			return nil, mcmp.WorkerExists()
+		}
+		// A node being removed on the same backend gives up its slot.
+		slot = o.ID
+		if err := d.DeleteNode(o.JVMRoute); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.putBalancer(d, bal, req); err != nil {
+		return nil, err
+	}
+	switch {
+	case old != nil:
+		n.ID, n.Hosts, n.Contexts, n.Stats = old.ID, old.Hosts, old.Contexts, old.Stats
+	case slot >= 0:
+		n.ID = slot
+	default:
+		if len(d.Nodes()) >= s.maxNode {
+			return nil, mcmp.NodeTableFull(req.JVMRoute)
+		}
+		n.ID = lowestFree(nodeIDs(d))
+	}
+	var failures []string
+	if len(req.Aliases) > 0 {
+		n = n.Clone()
+		_, _, failures = s.setContexts(d, n, req.Aliases, req.Contexts, registry.ContextStopped, false)
+	}
+	if err := d.PutNode(n); err != nil {
+		return nil, err
+	}
+	if len(failures) > 0 {
+		return &mcmp.ProtocolError{Type: mcmp.TypeGeneral, Mess: strings.Join(failures, ", ")}, nil
+	}
+	return nil, nil
+}
+
+// sameWorker reports whether a CONFIG for a registered route keeps the
+// fields that identify its worker (is_same_node).
+func sameWorker(a, b *registry.Node) bool {
+	return a.Balancer == b.Balancer && a.Host == b.Host && a.Port == b.Port && a.Type == b.Type &&
+		a.Reversed == b.Reversed && a.Smax == b.Smax && a.TTL == b.TTL
+}
+
+// putBalancer creates the node's balancer or rewrites its record from the
+// CONFIG: every sticky setting the message leaves out goes back to its
+// default, as in the reference. Members and counters stay.
+func (s *Server) putBalancer(d *registry.Draft, name string, req *mcmp.ConfigRequest) error {
+	cur := d.Balancer(name)
+	if cur != nil && cur.Cluster == nil {
+		pe := mcmp.BalancerTableFull(req.JVMRoute)
+		pe.Err = fmt.Errorf("balancer %q is configured in the file; MCMP nodes cannot join it", name)
+		return pe
+	}
+	b := &registry.Balancer{
+		Name: name, Source: registry.SourceMCMP, LBMethod: registry.Cluster,
+		StickySessionSep: '.', StickyCookieFirst: true,
+		NoFailover: req.StickySessionForce, StickySessionRemove: req.StickySessionRemove,
+		MaxAttempts: max(req.MaxAttempts, 0), Timeout: req.WaitWorker,
+		Cluster: &registry.ClusterSettings{Sticky: req.StickySession, Cookie: req.StickySessionCookie, Path: req.StickySessionPath},
+	}
+	if req.StickySession {
+		b.StickySession = []string{req.StickySessionCookie, req.StickySessionPath}
+	}
+	if cur != nil {
+		b.Members, b.Stats, b.Cluster.ID = cur.Members, cur.Stats, cur.Cluster.ID
+	} else {
+		var ids []int
+		for _, o := range d.Balancers() {
+			if o.Cluster != nil {
+				ids = append(ids, o.Cluster.ID)
+			}
+		}
+		if len(ids) >= s.maxHost {
+			return mcmp.BalancerTableFull(req.JVMRoute)
+		}
+		b.Cluster.ID = lowestFree(ids)
+	}
+	return d.PutBalancer(b)
+}
+
+// app applies a context-form or node-wide ENABLE-APP, DISABLE-APP,
+// STOP-APP or REMOVE-APP and returns the answer body.
+func (s *Server) app(req *mcmp.AppRequest) (string, error) {
+	state := appState(req.Cmd)
+	var touched []mcmp.AliasContexts
+	var rows []*registry.Context
+	_, err := s.store.Update(func(d *registry.Draft) error {
+		old := d.Node(req.JVMRoute)
+		if old == nil || old.Removed {
+			return mcmp.CantReadNode(req.JVMRoute)
+		}
+		n := old.Clone()
+		if req.NodeWide {
+			s.nodeWide(n, req.Cmd, state)
+		} else {
+			touched, rows, _ = s.setContexts(d, n, req.Aliases, req.Contexts, state, req.Cmd == mcmp.RemoveApp)
+		}
+		return d.PutNode(n)
+	})
+	if err != nil {
+		return "", asProtocolError(err, req.JVMRoute)
+	}
+	switch {
+	case req.NodeWide:
+		return "", nil
+	case req.Cmd == mcmp.StopApp:
+		var inFlight int64
+		counted := map[int]bool{} // aliases sharing a vhost share its rows
+		for _, c := range rows {
+			if !counted[c.ID] {
+				counted[c.ID] = true
+				inFlight += c.Requests.Load()
+			}
+		}
+		return mcmp.StopAppResponse(req.JVMRoute, req.Aliases, req.Contexts, inFlight), nil
+	}
+	return mcmp.AppResponse(req.Cmd, req.JVMRoute, touched), nil
+}
+
+func appState(m mcmp.Method) registry.ContextState {
+	switch m {
+	case mcmp.EnableApp:
+		return registry.ContextEnabled
+	case mcmp.DisableApp:
+		return registry.ContextDisabled
+	}
+	return registry.ContextStopped
+}
+
+// nodeWide applies a "/*" command to every context of n; REMOVE-APP drops
+// them all with the aliases and marks the node removed.
+func (s *Server) nodeWide(n *registry.Node, cmd mcmp.Method, state registry.ContextState) {
+	if cmd == mcmp.RemoveApp {
+		n.Hosts, n.Contexts = nil, nil
+		n.Removed, n.RemovedAt = true, s.now()
+		return
+	}
+	for i, c := range n.Contexts {
+		nc := *c
+		nc.State = state
+		n.Contexts[i] = &nc
+	}
+}
+
+// setContexts sets contexts to state (or removes them) under the virtual
+// host of aliases on node n, an unpublished copy. Aliases sent together
+// share one virtual host: an alias the node has keeps its vhost, new ones
+// join the vhost of the first known alias or a new one. It returns, per
+// alias, the contexts touched; the context rows set; and, for rows that
+// did not fit the tables, the reference's messages (a CONFIG answers them
+// as GENERAL, the *-APP commands skip them silently).
+func (s *Server) setContexts(d *registry.Draft, n *registry.Node, aliases, contexts []string,
+	state registry.ContextState, remove bool) (touched []mcmp.AliasContexts, rows []*registry.Context, failures []string) {
+	shared := 0
+	for _, a := range aliases {
+		if v := vhostOf(n, a); v != 0 {
+			shared = v
+			break
+		}
+	}
+	if shared == 0 {
+		for _, h := range n.Hosts {
+			shared = max(shared, h.Vhost)
+		}
+		shared++
+	}
+	hostIDs, ctxIDs := rowIDs(d, n)
+	for _, a := range aliases {
+		v := vhostOf(n, a)
+		if v == 0 {
+			if remove {
+				continue
+			}
+			if len(hostIDs) >= s.maxHost {
+				failures = append(failures, mcmp.HostNotInserted(n.JVMRoute, a))
+				continue
+			}
+			id := lowestFree(hostIDs)
+			hostIDs = append(hostIDs, id)
+			n.Hosts = append(n.Hosts, registry.HostAlias{ID: id, Vhost: shared, Alias: a})
+			v = shared
+		}
+		t := mcmp.AliasContexts{Alias: a}
+		for _, path := range contexts {
+			i := slices.IndexFunc(n.Contexts, func(c *registry.Context) bool { return c.Vhost == v && c.Path == path })
+			switch {
+			case remove:
+				if i >= 0 {
+					n.Contexts = slices.Delete(n.Contexts, i, i+1)
+				}
+			case i >= 0:
+				c := *n.Contexts[i]
+				c.State = state
+				n.Contexts[i] = &c
+				rows = append(rows, &c)
+			case len(ctxIDs) >= s.maxContext:
+				failures = append(failures, mcmp.ContextNotInserted(n.JVMRoute, path, a))
+				continue
+			default:
+				id := lowestFree(ctxIDs)
+				ctxIDs = append(ctxIDs, id)
+				c := &registry.Context{ID: id, Vhost: v, Path: path, State: state, Requests: new(atomic.Int64)}
+				n.Contexts = append(n.Contexts, c)
+				rows = append(rows, c)
+			}
+			t.Contexts = append(t.Contexts, path)
+		}
+		touched = append(touched, t)
+	}
+	if remove {
+		n.Hosts = slices.DeleteFunc(n.Hosts, func(h registry.HostAlias) bool {
+			return !slices.ContainsFunc(n.Contexts, func(c *registry.Context) bool { return c.Vhost == h.Vhost })
+		})
+	}
+	slices.SortFunc(n.Hosts, func(a, b registry.HostAlias) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(n.Contexts, func(a, b *registry.Context) int { return cmp.Compare(a.ID, b.ID) })
+	return touched, rows, failures
+}
+
+// vhostOf returns the virtual host of alias on n, or 0.
+func vhostOf(n *registry.Node, alias string) int {
+	for _, h := range n.Hosts {
+		if h.Alias == alias {
+			return h.Vhost
+		}
+	}
+	return 0
+}
+
+// rowIDs returns the host and context row ids in use, with n's rows taken
+// from the copy being edited.
+func rowIDs(d *registry.Draft, n *registry.Node) (hosts, contexts []int) {
+	for _, o := range d.Nodes() {
+		if o.JVMRoute == n.JVMRoute {
+			o = n
+		}
+		for _, h := range o.Hosts {
+			hosts = append(hosts, h.ID)
+		}
+		for _, c := range o.Contexts {
+			contexts = append(contexts, c.ID)
+		}
+	}
+	if d.Node(n.JVMRoute) == nil {
+		for _, h := range n.Hosts {
+			hosts = append(hosts, h.ID)
+		}
+		for _, c := range n.Contexts {
+			contexts = append(contexts, c.ID)
+		}
+	}
+	return hosts, contexts
+}
+
+// lowestFree returns the smallest non-negative int not in used.
+func lowestFree(used []int) int {
+	slices.Sort(used)
+	id := 0
+	for _, u := range used {
+		if u == id {
+			id++
+		} else if u > id {
+			break
+		}
+	}
+	return id
+}
+
+func nodeIDs(d *registry.Draft) []int {
+	var ids []int
+	for _, n := range d.Nodes() {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}

@@ -1,0 +1,265 @@
+// Package mcmpserver is the manager listener: it receives MCMP messages
+// from mod_cluster workers (WildFly, JBoss EAP, Tomcat with the
+// mod_cluster listener), applies them to the registry and answers as
+// mod_proxy_cluster does; it also serves the mod_cluster_manager page.
+//
+// Every message is applied in one registry update: a malformed, oversized
+// or conflicting message changes nothing and gets the protocol's error
+// answer (HTTP 500 with Type and Mess headers). Only clients from the
+// allowed networks are served (403 otherwise); with a client CA configured
+// on the listener, only clients with a verified certificate reach it.
+package mcmpserver
+
+import (
+	"cmp"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/mcmp"
+)
+
+// Options configures a Server. Zero values take the defaults noted.
+type Options struct {
+	// Balancer is used for nodes whose CONFIG names none (httpd's
+	// ManagerBalancerName); default "mycluster". Lower-cased.
+	Balancer string
+	// Allow lists the networks served; others get 403. Default loopback
+	// (127.0.0.0/8 and ::1).
+	Allow []netip.Prefix
+	// LBStatusRecalc is how often the cluster lbmethod's window restarts
+	// (LBstatusRecalTime); default 5s.
+	LBStatusRecalc time.Duration
+	// WaitForRemove is how long a node stays listed after REMOVE-APP "/*"
+	// before it is forgotten (WaitBeforeRemove); default 10s.
+	WaitForRemove time.Duration
+	// MaxMessageSize bounds the body read from a message; bytes beyond it
+	// are ignored as the reference does (MaxMCMPMessSize). Default
+	// 9+64+MaxHost*255+7+MaxContext*80+8 (13188 with default tables), at
+	// least 1024.
+	MaxMessageSize int
+	// MaxNode, MaxHost and MaxContext size the node, host (alias, and
+	// balancer) and context tables; a full table gets the reference's MEM
+	// or GENERAL answer. Defaults 20, 20 and 100.
+	MaxNode, MaxHost, MaxContext int
+	// Persist is a file that keeps nodes, aliases and contexts across
+	// restarts (PersistSlots); "" keeps nothing.
+	Persist string
+	// Release is reported by VERSION and the manager page; default
+	// "barkeep/dev".
+	Release string
+	// Probe checks a backend for STATUS and PING; default probes with
+	// OPTIONS (http, https) or CPING (ajp), as MCMP.md §6.4.
+	Probe ProbeFunc
+	// Log receives registrations and refusals; default discard.
+	Log *slog.Logger
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Server handles MCMP on the manager listener. Safe for concurrent use.
+// Run must be running for removed nodes to be forgotten, the cluster
+// lbmethod's window to move and the registry to be persisted.
+type Server struct {
+	store          *registry.Store
+	balancer       string
+	allow          []netip.Prefix
+	recalc         time.Duration
+	waitForRemove  time.Duration
+	maxMessageSize int
+	maxNode        int
+	maxHost        int
+	maxContext     int
+	persist        string
+	release        string
+	probe          ProbeFunc
+	log            *slog.Logger
+	now            func() time.Time
+	id             int64 // reported in STATUS and PING answers; fixed per process start
+	page           *page
+}
+
+// New returns a manager listener handler applying messages to store.
+func New(store *registry.Store, opts Options) *Server {
+	s := &Server{
+		store:         store,
+		balancer:      strings.ToLower(cmp.Or(opts.Balancer, "mycluster")),
+		allow:         opts.Allow,
+		recalc:        cmp.Or(opts.LBStatusRecalc, 5*time.Second),
+		waitForRemove: cmp.Or(opts.WaitForRemove, 10*time.Second),
+		maxNode:       cmp.Or(opts.MaxNode, 20),
+		maxHost:       cmp.Or(opts.MaxHost, 20),
+		maxContext:    cmp.Or(opts.MaxContext, 100),
+		persist:       opts.Persist,
+		release:       cmp.Or(opts.Release, "barkeep/dev"),
+		probe:         opts.Probe,
+		log:           cmp.Or(opts.Log, slog.New(slog.DiscardHandler)).With("component", "mcmp"),
+		now:           opts.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.allow == nil {
+		s.allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if s.probe == nil {
+		s.probe = Probe
+	}
+	s.maxMessageSize = opts.MaxMessageSize
+	if s.maxMessageSize == 0 {
+		s.maxMessageSize = 9 + 64 + s.maxHost*255 + 7 + s.maxContext*80 + 8
+	}
+	s.maxMessageSize = max(s.maxMessageSize, 1024)
+	s.id = s.now().UnixMicro()
+	s.page = newPage(s)
+	return s
+}
+
+// ServeHTTP answers MCMP methods, the mod_cluster_manager page (GET
+// /mod_cluster_manager), 404 for other GETs and 501 for anything else.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(r.RemoteAddr) {
+		http.Error(w, "403 forbidden: "+hostOf(r.RemoteAddr)+" is not allowed to manage this balancer", http.StatusForbidden)
+		return
+	}
+	m, ok := mcmp.ParseMethod(r.Method)
+	switch {
+	case ok:
+		s.serveMCMP(w, r, m)
+	case r.Method == http.MethodGet && (r.URL.Path == "/mod_cluster_manager" || r.URL.Path == "/mod_cluster_manager/"):
+		s.page.ServeHTTP(w, r)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		http.NotFound(w, r)
+	default:
+		w.Header().Set("Allow", "GET, CONFIG, ENABLE-APP, DISABLE-APP, STOP-APP, REMOVE-APP, STATUS, PING, INFO, DUMP, VERSION")
+		http.Error(w, r.Method+" not supported for current URL.", http.StatusNotImplemented)
+	}
+}
+
+// Page returns the mod_cluster_manager page handler, for mounting on the
+// admin listener too.
+func (s *Server) Page() http.Handler { return s.page }
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func (s *Server) allowed(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range s.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveMCMP reads, parses, applies and answers one MCMP message.
+func (s *Server) serveMCMP(w http.ResponseWriter, r *http.Request, m mcmp.Method) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.maxMessageSize)))
+	if err != nil {
+		s.refuse(w, r, mcmp.CantReadBody(m, err))
+		return
+	}
+	req, err := mcmp.Parse(m, mcmp.NodeWide(r.URL.Path), body)
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	xml := strings.Contains(r.Header.Get("Accept"), "text/xml")
+	text, ctype, err := s.handle(req, xml)
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	if ctype != "" {
+		w.Header().Set("Content-Type", ctype)
+	}
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, text)
+}
+
+// handle applies one parsed message and returns the answer body and its
+// content type ("" for the empty answers of CONFIG and "/*" commands).
+func (s *Server) handle(req mcmp.Request, xml bool) (body, ctype string, err error) {
+	switch req := req.(type) {
+	case *mcmp.ConfigRequest:
+		if err := s.config(req); err != nil {
+			return "", "", err
+		}
+		s.log.Info("node configured", "route", req.JVMRoute, "balancer", cmp.Or(req.Balancer, s.balancer),
+			"member", req.Type+"://"+net.JoinHostPort(strings.Trim(req.Host, "[]"), req.Port), "domain", req.Domain)
+		return "", "", nil
+	case *mcmp.AppRequest:
+		text, err := s.app(req)
+		if err != nil || req.NodeWide {
+			return "", "", err
+		}
+		return text, "text/plain", nil
+	case *mcmp.StatusRequest:
+		text, err := s.status(req)
+		return text, "text/plain", err
+	case *mcmp.PingRequest:
+		text, err := s.ping(req)
+		return text, "text/plain", err
+	case *mcmp.SimpleRequest:
+		return s.simple(req.M, xml)
+	}
+	return "", "", &mcmp.ProtocolError{Type: mcmp.TypeSyntax, Mess: mcmp.MessUnsupported}
+}
+
+func (s *Server) simple(m mcmp.Method, xml bool) (body, ctype string, err error) {
+	ctype = "text/plain"
+	if xml {
+		ctype = "text/xml"
+	}
+	switch m {
+	case mcmp.Info:
+		t := s.table()
+		if xml {
+			return t.InfoXML(), ctype, nil
+		}
+		return t.Info(), ctype, nil
+	case mcmp.Dump:
+		t := s.table()
+		if xml {
+			return t.DumpXML(), ctype, nil
+		}
+		return t.Dump(), ctype, nil
+	}
+	return mcmp.VersionResponse(s.release, xml), ctype, nil
+}
+
+// refuse answers a refused message: 500 with the Version, Type and Mess
+// headers (a SYNTAX answer for errors that are not ProtocolErrors).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	pe, ok := errors.AsType[*mcmp.ProtocolError](err)
+	if !ok {
+		pe = &mcmp.ProtocolError{Type: mcmp.TypeSyntax, Mess: mcmp.MessParse, Err: err}
+	}
+	s.log.Warn("MCMP message refused", "method", r.Method, "remote", r.RemoteAddr, "type", pe.Type, "mess", pe.Mess, "err", pe.Err)
+	h := w.Header()
+	h.Set("Version", mcmp.ProtocolVersion)
+	h.Set("Type", string(pe.Type))
+	h.Set("Mess", pe.Mess)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	io.WriteString(w, "500 "+string(pe.Type)+": "+pe.Mess+"\n")
+}
+
+// ID returns the id sent in STATUS and PING answers: microseconds since
+// the epoch at the server's start.
+func (s *Server) ID() int64 { return s.id }

@@ -1,0 +1,308 @@
+package registry
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ContextState is the state of an application context on a node
+// (mod_cluster's ENABLED / DISABLED / STOPPED).
+type ContextState uint8
+
+const (
+	// ContextEnabled: new and sticky requests.
+	ContextEnabled ContextState = 1
+	// ContextDisabled: only requests carrying a session id.
+	ContextDisabled ContextState = 2
+	// ContextStopped: no requests.
+	ContextStopped ContextState = 3
+)
+
+func (s ContextState) String() string {
+	switch s {
+	case ContextEnabled:
+		return "ENABLED"
+	case ContextDisabled:
+		return "DISABLED"
+	case ContextStopped:
+		return "STOPPED"
+	}
+	return "UNKNOWN"
+}
+
+// Node is a backend that registered itself over MCMP: mod_cluster's node
+// row with its host (alias) and context rows. It is a member of the
+// balancer named Balancer while it is not Removed. Like every published
+// value it is never modified: writers copy it.
+type Node struct {
+	// ID is the node's slot, a small integer reused after removal.
+	ID int
+	// JVMRoute is the node's identity and its route in session ids.
+	JVMRoute string
+	// Balancer names the balancer the node belongs to.
+	Balancer string
+	// Domain is the node's load-balancing group (mod_cluster LBGroup);
+	// sticky requests fail over inside it first.
+	Domain string
+	// Type is the scheme (ajp, http, https, h2c); Host and Port address it.
+	Type, Host, Port string
+	// Reversed is mod_cluster's reversed-connection flag (stored, shown).
+	Reversed bool
+	// FlushPackets is 0 off, 1 on, 2 auto; FlushWait its wait.
+	FlushPackets uint8
+	FlushWait    time.Duration
+	// Ping bounds a probe of the node and connecting to it.
+	Ping time.Duration
+	// Smax is the soft maximum of idle connections; -1 for the default.
+	Smax int
+	// TTL is how long an idle connection to the node is kept.
+	TTL time.Duration
+	// Timeout bounds the wait for a response; 0 for the default.
+	Timeout time.Duration
+	// Hosts are the node's aliases, grouped in virtual hosts, by ID.
+	Hosts []HostAlias
+	// Contexts are the node's application contexts, by ID.
+	Contexts []*Context
+	// Removed is set by REMOVE-APP "/*": the node keeps its row until
+	// RemovedAt plus the manager's wait_for_remove, but serves nothing.
+	Removed   bool
+	RemovedAt time.Time
+	// Stats is shared with the node's member; never nil once published.
+	Stats *Stats
+}
+
+// HostAlias is one alias of a node's virtual host (mod_cluster's host row).
+type HostAlias struct {
+	ID    int    // row id, unique across nodes
+	Vhost int    // virtual host id within the node, from 1
+	Alias string // lower case
+}
+
+// Context is one application context of a node (mod_cluster's context row).
+type Context struct {
+	ID    int // row id, unique across nodes
+	Vhost int
+	Path  string
+	State ContextState
+	// Requests counts requests in flight to this context on this node;
+	// shared by every copy of the row.
+	Requests *atomic.Int64
+}
+
+// Clone returns a copy of n whose Hosts and Contexts may be edited; the
+// Context values are shared and must be replaced, not modified.
+func (n *Node) Clone() *Node {
+	c := *n
+	c.Hosts = slices.Clone(n.Hosts)
+	c.Contexts = slices.Clone(n.Contexts)
+	return &c
+}
+
+// Aliases returns the aliases of virtual host vhost.
+func (n *Node) Aliases(vhost int) []string {
+	var out []string
+	for _, h := range n.Hosts {
+		if h.Vhost == vhost {
+			out = append(out, h.Alias)
+		}
+	}
+	return out
+}
+
+// Member returns the balancer member the node is reached as: URL
+// Type://Host:Port, route JVMRoute, connect timeout Ping, response
+// timeout Timeout (60 s when 0), sharing the node's Stats.
+func (n *Node) Member() *Member {
+	u := &url.URL{Scheme: strings.ToLower(n.Type), Host: net.JoinHostPort(strings.Trim(n.Host, "[]"), n.Port)}
+	smax := n.Smax
+	if smax < 0 {
+		smax = 64
+	}
+	return &Member{
+		Name: u.String(), URL: u, Route: n.JVMRoute, Domain: n.Domain, LoadFactor: 1,
+		Retry: 60 * time.Second, ConnectionTimeout: cmp.Or(n.Ping, 10*time.Second),
+		Timeout: cmp.Or(n.Timeout, 60*time.Second), SMax: smax, TTL: n.TTL, Stats: n.Stats,
+	}
+}
+
+// ClusterSettings is the MCMP record of a balancer created by node
+// registrations, for what the generic Balancer fields do not hold.
+type ClusterSettings struct {
+	// ID is the balancer's row id.
+	ID int
+	// Sticky, Cookie and Path are mod_cluster's StickySession,
+	// StickySessionCookie and StickySessionPath (kept for DUMP even when
+	// sticky sessions are off).
+	Sticky       bool
+	Cookie, Path string
+}
+
+// Node returns the node whose JVMRoute is route, or nil.
+func (s *Snapshot) Node(route string) *Node { return s.nodeByRoute[route] }
+
+// Nodes returns all nodes by ID. Shared; do not modify.
+func (s *Snapshot) Nodes() []*Node { return s.nodes }
+
+// Node returns the node whose JVMRoute is route in the draft, or nil.
+func (d *Draft) Node(route string) *Node { return d.nodes[route] }
+
+// Nodes returns the draft's nodes by ID.
+func (d *Draft) Nodes() []*Node {
+	out := make([]*Node, 0, len(d.nodes))
+	for _, n := range d.nodes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// PutNode adds n or replaces the node with the same JVMRoute, and makes the
+// node's member (see Node.Member) part of its balancer, which must exist;
+// a Removed node has no member. n must not be published yet. A node with
+// nil Stats adopts those of the node it replaces.
+func (d *Draft) PutNode(n *Node) error {
+	b := d.balancers[n.Balancer]
+	if b == nil {
+		return fmt.Errorf("%w: %q for node %q", ErrNoBalancer, n.Balancer, n.JVMRoute)
+	}
+	old := d.nodes[n.JVMRoute]
+	if n.Stats == nil {
+		if old != nil {
+			n.Stats = old.Stats
+		} else {
+			n.Stats = new(Stats)
+		}
+	}
+	if old != nil && old.Balancer != n.Balancer {
+		if err := d.dropMember(old.Balancer, n.JVMRoute); err != nil {
+			return err
+		}
+		b = d.balancers[n.Balancer]
+	}
+	nb := b.Clone()
+	nb.Members = slices.DeleteFunc(nb.Members, func(m *Member) bool { return m.Route == n.JVMRoute })
+	if !n.Removed {
+		nb.Members = append(nb.Members, n.Member())
+	}
+	if err := d.PutBalancer(nb); err != nil {
+		return err
+	}
+	d.nodes[n.JVMRoute] = n
+	return nil
+}
+
+// DeleteNode forgets the node whose JVMRoute is route, and its member.
+func (d *Draft) DeleteNode(route string) error {
+	n := d.nodes[route]
+	if n == nil {
+		return nil
+	}
+	if err := d.dropMember(n.Balancer, route); err != nil {
+		return err
+	}
+	delete(d.nodes, route)
+	return nil
+}
+
+func (d *Draft) dropMember(bal, route string) error {
+	b := d.balancers[bal]
+	if b == nil {
+		return nil
+	}
+	nb := b.Clone()
+	nb.Members = slices.DeleteFunc(nb.Members, func(m *Member) bool { return m.Route == route })
+	return d.PutBalancer(nb)
+}
+
+// ContextRef is one context row a request may be routed to, with what the
+// request path needs to use it.
+type ContextRef struct {
+	Balancer *Balancer
+	Member   *Member
+	Node     *Node
+	Context  *Context
+	Aliases  []string // of the context's virtual host
+}
+
+// contextIndex maps a context path to its rows, in node order.
+type contextIndex map[string][]ContextRef
+
+// contextIndex builds the index on first use, so a burst of registrations
+// builds it once, when a request needs it.
+func (s *Snapshot) contextIndex() contextIndex {
+	s.ctxOnce.Do(func() {
+		idx := contextIndex{}
+		for _, n := range s.nodes {
+			if n.Removed {
+				continue
+			}
+			b := s.byName[n.Balancer]
+			if b == nil {
+				continue
+			}
+			m := b.ByRoute(n.JVMRoute)
+			for _, c := range n.Contexts {
+				idx[c.Path] = append(idx[c.Path], ContextRef{Balancer: b, Member: m, Node: n, Context: c, Aliases: n.Aliases(c.Vhost)})
+			}
+		}
+		s.ctxIndex = idx
+	})
+	return s.ctxIndex
+}
+
+// Match finds what serves a request for path on host: the static route or
+// the MCMP context rows with the longest path that is a prefix of path on
+// a "/" boundary (path parameters after ';' ignored). When a route and
+// contexts have the same path, the route wins. With useAlias, only
+// contexts whose virtual host has host (lower case, without port) as an
+// alias count (mod_cluster's UseAlias). Context rows are returned whatever
+// their state; the caller decides which qualify. It does not allocate.
+func (s *Snapshot) Match(path, host string, useAlias bool) (*Route, []ContextRef) {
+	if i := strings.IndexByte(path, ';'); i >= 0 {
+		path = path[:i]
+	}
+	idx := s.contextIndex()
+	for p := path; ; {
+		if r, ok := s.routes[p]; ok {
+			return r, nil
+		}
+		if refs := idx[p]; len(refs) > 0 && (!useAlias || anyAlias(refs, host)) {
+			return nil, refs
+		}
+		if p == "/" || p == "" {
+			return nil, nil
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i <= 0 {
+			p = "/"
+		} else {
+			p = p[:i]
+		}
+	}
+}
+
+// HasAlias reports whether host is one of the ref's aliases
+// (case-insensitive).
+func (r *ContextRef) HasAlias(host string) bool {
+	for _, a := range r.Aliases {
+		if strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyAlias(refs []ContextRef, host string) bool {
+	for i := range refs {
+		if refs[i].HasAlias(host) {
+			return true
+		}
+	}
+	return false
+}
