@@ -25,7 +25,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer recalc.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	saved := s.store.Load().Version
+	saved := s.restored // what the persist file holds
 	save := func() error {
 		if s.persist == "" {
 			return nil
@@ -230,6 +230,7 @@ func (s *Server) Restore() error {
 	if err != nil {
 		return fmt.Errorf("restore MCMP registrations from %s: %w", s.persist, err)
 	}
+	s.restored = s.store.Load().Version
 	s.log.Info("MCMP registrations restored", "file", s.persist, "nodes", len(p.Nodes))
 	return nil
 }

@@ -83,6 +83,7 @@ type Server struct {
 	now            func() time.Time
 	id             int64 // reported in STATUS and PING answers; fixed per process start
 	page           *page
+	restored       uint64 // registry version the persist file held at start; written by Restore before Run
 }
 
 // New returns a manager listener handler applying messages to store.
