@@ -150,3 +150,93 @@ func TestBadClientRequestsGet4xx(t *testing.T) {
 	}
 	res.Body.Close()
 }
+
+func TestManagerListenerEndToEnd(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tomcat "+r.URL.Path)
+	}))
+	t.Cleanup(app.Close)
+	cfg, err := config.Parse("e2e.yaml", []byte(`listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: off}
+manager:
+  listen: "127.0.0.1:0"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *server, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, nil, serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
+	}()
+	s := <-ready
+	defer func() { cancel(); <-done }()
+	front, admin, manager := "http://"+s.clientAddrs[0], "http://"+s.adminAddr, "http://"+s.managerAddr
+
+	send := func(base, method, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+"/", strings.NewReader(body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(app.URL, "http://"))
+	for _, m := range [][2]string{
+		{"CONFIG", "JVMRoute=tc1&Host=" + host + "&Port=" + port + "&StickySessionForce=No&Type=http"},
+		{"ENABLE-APP", "JVMRoute=tc1&Alias=default-host%2Clocalhost&Context=%2Fshop"},
+		{"STATUS", "JVMRoute=tc1&Load=100"},
+	} {
+		if status, body := send(manager, m[0], m[1]); status != 200 {
+			t.Fatalf("%s: %d %s", m[0], status, body)
+		}
+	}
+	res, err := http.Get(front + "/shop/cart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "tomcat /shop/cart" {
+		t.Errorf("GET /shop/cart through the client listener: %d %q", res.StatusCode, body)
+	}
+	if status, _ := send(front, "CONFIG", "JVMRoute=evil&Host=10.6.6.6"); status != 501 {
+		t.Errorf("MCMP on the client listener: %d, want 501", status)
+	}
+	if status, _ := send(manager, "BREW", ""); status != 501 {
+		t.Errorf("unknown method on the manager listener: %d, want 501", status)
+	}
+	for _, u := range []string{admin + "/mod_cluster_manager", manager + "/mod_cluster_manager"} {
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.Contains(string(page), "Node tc1 (http://"+host+":"+port+")") {
+			t.Errorf("%s: %d, page without node tc1", u, res.StatusCode)
+		}
+	}
+	res, err = http.Get(admin + "/api/v1/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api struct {
+		Nodes []struct {
+			JVMRoute string
+			Load     int
+			Status   string
+			Contexts []struct{ Path, State string }
+		}
+	}
+	json.NewDecoder(res.Body).Decode(&api)
+	res.Body.Close()
+	if len(api.Nodes) != 1 || api.Nodes[0].JVMRoute != "tc1" || api.Nodes[0].Load != 100 || api.Nodes[0].Status != "OK" ||
+		len(api.Nodes[0].Contexts) != 1 || api.Nodes[0].Contexts[0].State != "ENABLED" {
+		t.Errorf("/api/v1/nodes: %+v", api)
+	}
+}

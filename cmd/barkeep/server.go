@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -15,8 +18,10 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/admin"
 	"github.com/barkeep-lb/barkeep/internal/config"
+	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/mcmp"
 )
 
 // server is one running barkeep built from one configuration: the
@@ -28,10 +33,12 @@ type server struct {
 	proxy        *proxy.Handler
 	access       *proxy.AccessLog
 	accessCloser io.Closer
+	mcmp         *mcmpserver.Server // nil without a manager listener
 	servers      []*http.Server
 	listeners    []net.Listener
 	clientAddrs  []string
 	adminAddr    string
+	managerAddr  string
 }
 
 type serverOptions struct {
@@ -57,36 +64,94 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.proxy = proxy.New(s.store, proxy.Options{Log: s.log, AccessLog: s.access})
+	s.proxy = proxy.New(s.store, proxy.Options{Log: s.log, AccessLog: s.access, UseAlias: cfg.Manager.UseAlias})
 	for _, addr := range cfg.Listen {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("client listener: %w", err)
 		}
-		s.listen(l, s.proxy)
+		s.listen(l, refuseMCMP(s.proxy), cfg.Server.IdleTimeout)
 		s.clientAddrs = append(s.clientAddrs, l.Addr().String())
+	}
+	extra := map[string]http.Handler{}
+	if cfg.Manager.Listen != "" {
+		if err := s.startManager(cfg.Manager, opts.version); err != nil {
+			return nil, err
+		}
+		extra["GET /mod_cluster_manager"] = s.mcmp.Page()
 	}
 	if cfg.Admin.Listen != "" {
 		l, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version}))
+		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version, Extra: extra}), cfg.Server.IdleTimeout)
 		s.adminAddr = l.Addr().String()
 	}
 	return s, nil
 }
 
+// startManager builds the MCMP manager, restores its persisted nodes and
+// binds its listener (TLS, with client certificates when configured).
+func (s *server) startManager(m config.Manager, version string) error {
+	var allow []netip.Prefix
+	for _, a := range m.Allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return fmt.Errorf("manager.allow: %w", err)
+		}
+		allow = append(allow, p.Masked())
+	}
+	s.mcmp = mcmpserver.New(s.store, mcmpserver.Options{
+		Balancer: m.Balancer, Allow: allow, LBStatusRecalc: m.LBStatusRecalc, WaitForRemove: m.WaitForRemove,
+		MaxMessageSize: m.MaxMessageSize, MaxNode: m.MaxNode, MaxHost: m.MaxHost, MaxContext: m.MaxContext,
+		Persist: m.Persist, Release: "barkeep/" + version, Log: s.log,
+	})
+	if err := s.mcmp.Restore(); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", m.Listen)
+	if err != nil {
+		return fmt.Errorf("manager listener: %w", err)
+	}
+	s.managerAddr = l.Addr().String()
+	if m.TLS.Cert != "" {
+		tc, err := mcmpserver.TLSConfig(m.TLS.Cert, m.TLS.Key, m.TLS.ClientCA)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		l = tls.NewListener(l, tc)
+	}
+	// Workers keep one connection open and send STATUS every 10 s: keep
+	// idle connections well beyond that.
+	s.listen(l, s.mcmp, max(s.cfg.Server.IdleTimeout, 2*time.Minute))
+	return nil
+}
+
+// refuseMCMP answers MCMP methods on a client listener with 501, as httpd
+// does on a virtual host without EnableMCMPReceive, instead of proxying
+// them to a member.
+func refuseMCMP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mcmp.IsMCMP(r.Method) {
+			http.Error(w, r.Method+" not supported for current URL.", http.StatusNotImplemented)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // listen adds an HTTP server for h on l. net/http's own complaints about
 // clients (bad requests, TLS noise) go to the debug log.
-func (s *server) listen(l net.Listener, h http.Handler) {
+func (s *server) listen(l net.Listener, h http.Handler, idle time.Duration) {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // h2c from clients that ask for it
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout,
-		IdleTimeout:       s.cfg.Server.IdleTimeout,
+		IdleTimeout:       idle,
 		MaxHeaderBytes:    s.cfg.Server.MaxHeaderBytes,
 		Protocols:         &p,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -119,6 +184,9 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 		})
 	}
 	wg.Go(func() { s.proxy.Run(bg) })
+	if s.mcmp != nil {
+		wg.Go(func() { s.mcmp.Run(bg) })
+	}
 	if s.access != nil {
 		wg.Go(func() {
 			if err := s.access.Run(bg); err != nil {
@@ -126,7 +194,7 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 			}
 		})
 	}
-	s.log.Info("barkeep started", "listen", strings.Join(s.clientAddrs, ","), "admin", s.adminAddr,
+	s.log.Info("barkeep started", "listen", strings.Join(s.clientAddrs, ","), "admin", s.adminAddr, "manager", s.managerAddr,
 		"balancers", len(s.store.Load().Balancers()))
 
 	for done := false; !done; {
@@ -181,8 +249,8 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		return
 	}
 	if !slices.Equal(c.Listen, s.cfg.Listen) || c.Admin != s.cfg.Admin || c.Server != s.cfg.Server ||
-		c.Log != s.cfg.Log || c.AccessLog != s.cfg.AccessLog {
-		s.log.Warn("listen, admin, server, log and access_log settings changed; they take effect at the next restart")
+		c.Log != s.cfg.Log || c.AccessLog != s.cfg.AccessLog || !reflect.DeepEqual(c.Manager, s.cfg.Manager) {
+		s.log.Warn("listen, admin, manager, server, log and access_log settings changed; they take effect at the next restart")
 	}
 	s.log.Info("configuration reloaded", "version", snap.Version, "balancers", len(snap.Balancers()), "routes", len(snap.Routes()))
 }

@@ -20,6 +20,9 @@ func applyConfig(store *registry.Store, c *config.Config, now time.Time) (*regis
 	return store.Update(func(d *registry.Draft) error {
 		keep := map[string]bool{}
 		for _, cb := range c.Balancers {
+			if cur := d.Balancer(cb.Name); cur != nil && cur.Source == registry.SourceMCMP {
+				return fmt.Errorf("balancer %q was created by MCMP node registrations; give the configured one another name", cb.Name)
+			}
 			b, err := balancerOf(cb, now)
 			if err != nil {
 				return err

@@ -35,6 +35,9 @@ type Options struct {
 	Now func() time.Time
 	// Version is shown on the pages; default "dev".
 	Version string
+	// Extra mounts more handlers on the admin listener by pattern (cmd adds
+	// the mod_cluster_manager page here).
+	Extra map[string]http.Handler
 }
 
 // Handler serves the admin listener. Safe for concurrent use.
@@ -73,7 +76,12 @@ func New(store *registry.Store, opts Options) *Handler {
 	h.mux.HandleFunc("POST /balancer-manager", h.manager)
 	h.mux.HandleFunc("GET /api/v1/balancers", h.apiBalancers)
 	h.mux.HandleFunc("GET /api/v1/balancers/{name}", h.apiBalancer)
+	h.mux.HandleFunc("GET /api/v1/nodes", h.apiNodes)
+	h.mux.HandleFunc("GET /api/v1/nodes/{route}", h.apiNode)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	for pattern, handler := range opts.Extra {
+		h.mux.Handle(pattern, handler)
+	}
 	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/balancer-manager", http.StatusFound)
 	})

@@ -26,6 +26,8 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Admin is the console, API and metrics listener.
 	Admin Admin `yaml:"admin"`
+	// Manager is the MCMP listener that mod_cluster workers register with.
+	Manager Manager `yaml:"manager"`
 	// Log configures barkeep's own log.
 	Log Log `yaml:"log"`
 	// AccessLog configures the one-line-per-request log.
@@ -60,6 +62,49 @@ type Admin struct {
 	// Listen is "host:port" for the balancer-manager page, the API and
 	// /metrics; default "127.0.0.1:8090" (loopback). "" disables it.
 	Listen string `yaml:"listen"`
+}
+
+// Manager configures the MCMP manager listener (mod_cluster's
+// EnableMCMPReceive virtual host and mod_manager's directives).
+type Manager struct {
+	// Listen is "host:port" for MCMP; default "" (no manager listener).
+	Listen string `yaml:"listen"`
+	// Allow lists the networks (CIDR) whose workers may register; others
+	// get 403. Default ["127.0.0.0/8", "::1/128"].
+	Allow []string `yaml:"allow"`
+	// TLS serves MCMP over TLS; with ClientCA a verified client certificate
+	// is required.
+	TLS ManagerTLS `yaml:"tls"`
+	// Balancer is the balancer of nodes whose CONFIG names none
+	// (ManagerBalancerName); default "mycluster".
+	Balancer string `yaml:"balancer"`
+	// LBStatusRecalc is LBstatusRecalTime: how often the cluster lbmethod
+	// starts a new window; default 5s.
+	LBStatusRecalc time.Duration `yaml:"lbstatus_recalc"`
+	// WaitForRemove is WaitBeforeRemove: how long a node stays listed after
+	// REMOVE-APP "/*"; default 10s, at least 10s.
+	WaitForRemove time.Duration `yaml:"wait_for_remove"`
+	// MaxMessageSize is MaxMCMPMessSize in bytes, at least 1024; default
+	// 0: computed from the table sizes (13188 with the defaults).
+	MaxMessageSize int `yaml:"max_message_size"`
+	// UseAlias routes to a context only for requests whose host is an
+	// alias of its virtual host; default false.
+	UseAlias bool `yaml:"use_alias"`
+	// Persist is a file keeping nodes, aliases and contexts across
+	// restarts; default "" (PersistSlots off).
+	Persist string `yaml:"persist"`
+	// MaxNode, MaxHost and MaxContext size the node, alias and context
+	// tables (Maxnode, Maxhost, Maxcontext); defaults 20, 20, 100.
+	MaxNode    int `yaml:"maxnode"`
+	MaxHost    int `yaml:"maxhost"`
+	MaxContext int `yaml:"maxcontext"`
+}
+
+// ManagerTLS holds PEM file names for the manager listener.
+type ManagerTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
 }
 
 // Log configures barkeep's log (not the access log).
@@ -173,6 +218,11 @@ func (c *Config) setDefaults() {
 		MaxHeaderBytes: 64 << 10, ShutdownTimeout: 30 * time.Second,
 	}
 	c.Admin.Listen = "127.0.0.1:8090"
+	c.Manager = Manager{
+		Allow: []string{"127.0.0.0/8", "::1/128"}, Balancer: "mycluster",
+		LBStatusRecalc: 5 * time.Second, WaitForRemove: 10 * time.Second,
+		MaxNode: 20, MaxHost: 20, MaxContext: 100,
+	}
 	c.Log = Log{Format: "text", Level: "info"}
 	c.AccessLog = AccessLog{Path: "-", Format: "combined"}
 }

@@ -20,9 +20,11 @@ func TestIssueExampleLoads(t *testing.T) {
 	}
 	one := 1
 	want := &config.Config{
-		Listen:    []string{"127.0.0.1:8000"},
-		Server:    config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second},
-		Admin:     config.Admin{Listen: "127.0.0.1:8090"},
+		Listen: []string{"127.0.0.1:8000"},
+		Server: config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second},
+		Admin:  config.Admin{Listen: "127.0.0.1:8090"},
+		Manager: config.Manager{Allow: []string{"127.0.0.0/8", "::1/128"}, Balancer: "mycluster",
+			LBStatusRecalc: 5 * time.Second, WaitForRemove: 10 * time.Second, MaxNode: 20, MaxHost: 20, MaxContext: 100},
 		Log:       config.Log{Format: "text", Level: "info"},
 		AccessLog: config.AccessLog{Path: "-", Format: "combined"},
 		Balancers: []config.Balancer{{
@@ -217,4 +219,45 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse returned config %v and error %v", c != nil, err)
 		}
 	})
+}
+
+func TestManagerSection(t *testing.T) {
+	c, err := config.Parse("m.yaml", []byte(`
+manager:
+  listen: "127.0.0.1:6666"
+  allow: ["10.0.0.0/8"]
+  tls: {cert: s.crt, key: s.key, client_ca: ca.crt}
+  balancer: mycluster
+  lbstatus_recalc: 5s
+  wait_for_remove: 10s
+  max_message_size: 13188
+  use_alias: false
+  persist: /var/lib/barkeep/mcmp.json
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Manager; m.Listen != "127.0.0.1:6666" || m.Allow[0] != "10.0.0.0/8" || m.TLS.ClientCA != "ca.crt" || m.MaxMessageSize != 13188 || m.Persist == "" {
+		t.Errorf("manager: %+v", m)
+	}
+	_, err = config.Parse("m.yaml", []byte(`
+manager:
+  listen: "127.0.0.1:6666"
+  allow: [10.0.0.0]
+  tls: {key: s.key}
+  wait_for_remove: 5s
+  max_message_size: 100
+balancers:
+  - name: mycluster
+`))
+	want := []string{
+		`m.yaml:4: manager.allow[0]: "10.0.0.0" is not a network in CIDR form such as 10.0.0.0/8`,
+		"m.yaml:5: manager.tls: cert and key go together",
+		"m.yaml:6: manager.wait_for_remove: 5s is below the minimum of 10s",
+		"m.yaml:7: manager.max_message_size: 100 is below the minimum of 1024",
+		`m.yaml:9: balancers[0].name: "mycluster" is the manager's balancer for MCMP nodes; use another name`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("manager problems:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // validator collects semantic problems with the line of the field they
@@ -58,6 +60,7 @@ func (c *Config) validate() []Problem {
 	if c.Admin.Listen != "" {
 		v.hostPort("admin.listen", c.Admin.Listen)
 	}
+	v.manager()
 	if c.Server.MaxHeaderBytes < 1024 {
 		v.fail("server.max_header_bytes", "%d is too small (at least 1024)", c.Server.MaxHeaderBytes)
 	}
@@ -70,6 +73,50 @@ func (c *Config) validate() []Problem {
 	}
 	v.routes(names)
 	return v.problems
+}
+
+func (v *validator) manager() {
+	m := &v.c.Manager
+	if m.Listen == "" {
+		return
+	}
+	v.hostPort("manager.listen", m.Listen)
+	for i, a := range m.Allow {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			v.fail(fmt.Sprintf("manager.allow[%d]", i), "%q is not a network in CIDR form such as 10.0.0.0/8", a)
+		}
+	}
+	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
+		v.fail("manager.tls", "cert and key go together")
+	}
+	if m.TLS.ClientCA != "" && m.TLS.Cert == "" {
+		v.fail("manager.tls.client_ca", "a client CA needs the listener's own cert and key")
+	}
+	if !nameRE.MatchString(m.Balancer) || len(m.Balancer) > 39 {
+		v.fail("manager.balancer", "%q: up to 39 letters, digits, '.', '_' and '-'", m.Balancer)
+	}
+	if m.WaitForRemove < 10*time.Second {
+		v.fail("manager.wait_for_remove", "%s is below the minimum of 10s", m.WaitForRemove)
+	}
+	if m.LBStatusRecalc < time.Second {
+		v.fail("manager.lbstatus_recalc", "%s is below the minimum of 1s", m.LBStatusRecalc)
+	}
+	if m.MaxMessageSize != 0 && m.MaxMessageSize < 1024 {
+		v.fail("manager.max_message_size", "%d is below the minimum of 1024", m.MaxMessageSize)
+	}
+	for _, t := range []struct {
+		name string
+		n    int
+	}{{"maxnode", m.MaxNode}, {"maxhost", m.MaxHost}, {"maxcontext", m.MaxContext}} {
+		if t.n < 1 || t.n > 100000 {
+			v.fail("manager."+t.name, "%d is outside 1..100000", t.n)
+		}
+	}
+	for i, b := range v.c.Balancers {
+		if strings.EqualFold(b.Name, m.Balancer) {
+			v.fail(fmt.Sprintf("balancers[%d].name", i), "%q is the manager's balancer for MCMP nodes; use another name", b.Name)
+		}
+	}
 }
 
 func (v *validator) hostPort(field, addr string) {

@@ -198,3 +198,5 @@ func servedBy(body string) string {
 	r, _, _ := strings.Cut(body, " ")
 	return r
 }
+
+func registryStore() *registry.Store { return registry.NewStore() }

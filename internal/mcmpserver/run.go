@@ -199,6 +199,9 @@ func (s *Server) Restore() error {
 	}
 	_, err = s.store.Update(func(d *registry.Draft) error {
 		for _, pb := range p.Balancers {
+			if cur := d.Balancer(pb.Name); cur != nil && cur.Cluster == nil {
+				return fmt.Errorf("balancer %q of the MCMP nodes is now a configured balancer; rename one of them", pb.Name)
+			}
 			b := &registry.Balancer{
 				Name: pb.Name, Source: registry.SourceMCMP, LBMethod: registry.Cluster,
 				StickySessionSep: '.', StickyCookieFirst: true, NoFailover: pb.Force, StickySessionRemove: pb.Remove,
