@@ -21,7 +21,7 @@ func TestForwardRequestRoundTrip(t *testing.T) {
 	for _, fr := range []*ajp.ForwardRequest{
 		{Method: "GET", Protocol: "HTTP/1.1", URI: "/app/a%20b", RemoteAddr: "10.0.0.9", RemoteHost: "10.0.0.9",
 			ServerName: "shop.example.com", ServerPort: 443, IsSSL: true,
-			Headers: []ajp.Header{{"host", "shop.example.com"}, {"cookie", "JSESSIONID=a.node1"}, {"X-Custom", "1"}, {"X-Empty", ""}},
+			Headers:     []ajp.Header{{"host", "shop.example.com"}, {"cookie", "JSESSIONID=a.node1"}, {"X-Custom", "1"}, {"X-Empty", ""}},
 			QueryString: "q=1&r=2", Route: "node1", Secret: "s3cret", SSLCipher: "TLS_AES_128_GCM_SHA256", SSLKeySize: 128,
 			SSLCert: "-----BEGIN CERTIFICATE-----\n...", Attributes: []ajp.Header{{"AJP_REMOTE_PORT", "50000"}, {"AJP_LOCAL_ADDR", "10.0.0.1"}}},
 		{Method: "PATCH", Protocol: "HTTP/1.1", URI: "/x", RemoteAddr: "::1", RemoteHost: "::1", ServerName: "h", ServerPort: 80},
