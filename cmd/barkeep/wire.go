@@ -87,6 +87,7 @@ func memberOf(cm config.Member, now time.Time) (*registry.Member, error) {
 		LoadFactor: cm.LoadFactor, LBSet: cm.LBSet, Status: status, StatusSince: now,
 		Retry: cm.Retry, ConnectionTimeout: cm.ConnectionTimeout, Timeout: cm.Timeout,
 		SMax: cm.SMax, TTL: cm.TTL, DisableReuse: cm.DisableReuse,
+		Secret: cm.Secret, Ping: cm.Ping, FlushPackets: cm.FlushPackets,
 	}, nil
 }
 

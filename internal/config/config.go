@@ -152,7 +152,7 @@ type Balancer struct {
 
 // Member is one backend (httpd's BalancerMember).
 type Member struct {
-	// URL is scheme://host[:port]; scheme http, https or h2c. No path.
+	// URL is scheme://host[:port]; scheme http, https, h2c or ajp. No path.
 	URL string `yaml:"url"`
 	// Route is the member's jvmRoute, the text after the separator in its
 	// session ids; default "" (no sticky sessions to it).
@@ -182,6 +182,16 @@ type Member struct {
 	TTL time.Duration `yaml:"ttl"`
 	// DisableReuse closes the connection after each request; default false.
 	DisableReuse bool `yaml:"disablereuse"`
+	// Secret is sent to an ajp member as the AJP secret (Tomcat's
+	// connector secret); default "".
+	Secret string `yaml:"secret"`
+	// Ping, for an ajp member, sends a CPING before every request; no CPONG
+	// within Ping puts the member in error and the request goes elsewhere
+	// (mod_proxy_ajp's ping=). Default 0s (off).
+	Ping time.Duration `yaml:"ping"`
+	// FlushPackets sends each chunk of an ajp member's response to the
+	// client at once; default false.
+	FlushPackets bool `yaml:"flushpackets"`
 }
 
 // Route maps a client path prefix to a balancer (httpd's ProxyPass,

@@ -122,7 +122,7 @@ routes:
 		`barkeep.yaml:14: balancers[0].members[0].loadfactor: 150 is outside 1..100`,
 		`barkeep.yaml:15: balancers[0].members[0].status: unknown status flag 'X' (want any of D disabled, S stopped, I ignore errors, H hot standby, N drain)`,
 		`barkeep.yaml:16: balancers[0].members[0].redirect: no member of balancer "barcrawl" has route "birch"`,
-		`barkeep.yaml:17: balancers[0].members[1].url: "ftp://127.0.0.1:9002": scheme must be http, https or h2c`,
+		`barkeep.yaml:17: balancers[0].members[1].url: "ftp://127.0.0.1:9002": scheme must be http, https, h2c or ajp`,
 		`barkeep.yaml:18: balancers[0].members[1].route: route "elm" is already used by members[0]`,
 		`barkeep.yaml:19: balancers[0].members[1].retry: want a duration such as 60s or 1m30s, got "soon"`,
 		`barkeep.yaml:20: balancers[0].members[1].lodfactor: unknown key (did you mean "loadfactor"?)`,
@@ -201,7 +201,7 @@ func TestMemberName(t *testing.T) {
 			t.Errorf("MemberName(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "127.0.0.1:9001", "http://a:1/app", "http://u:p@a:1", "http://a:99999", "ajp://a:8009"} {
+	for _, bad := range []string{"", "127.0.0.1:9001", "http://a:1/app", "http://u:p@a:1", "http://a:99999", "gopher://a:70"} {
 		if _, err := config.MemberName(bad); err == nil {
 			t.Errorf("MemberName(%q) accepted", bad)
 		}

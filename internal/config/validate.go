@@ -229,8 +229,10 @@ func MemberName(raw string) (string, error) {
 		port = cmp.Or(port, "80")
 	case "https":
 		port = cmp.Or(port, "443")
+	case "ajp":
+		port = cmp.Or(port, "8009")
 	default:
-		return "", fmt.Errorf("%q: scheme must be http, https or h2c", raw)
+		return "", fmt.Errorf("%q: scheme must be http, https, h2c or ajp", raw)
 	}
 	switch {
 	case u.Hostname() == "":

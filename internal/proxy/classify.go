@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+
+	"github.com/barkeep-lb/barkeep/ajp"
 )
 
 // StatusClientClosedRequest is the status logged when the client went away
@@ -62,6 +64,12 @@ func Classify(ctx context.Context, err error) (Fault, int) {
 	}
 	if _, ok := errors.AsType[*clientBodyError](err); ok {
 		return FaultClient, http.StatusBadRequest
+	}
+	if errors.Is(err, ajp.ErrHeadersTooLarge) {
+		return FaultClient, http.StatusRequestHeaderFieldsTooLarge
+	}
+	if errors.Is(err, ajp.ErrPing) {
+		return FaultConnect, http.StatusServiceUnavailable // no CPONG: nothing was sent
 	}
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
 		return FaultConnect, http.StatusBadGateway

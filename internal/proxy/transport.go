@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
@@ -130,7 +131,8 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	setTarget(pr.Out, x.member)
-	if rt == nil || !rt.PreserveHost {
+	// AJP carries the client's host itself, as mod_proxy_ajp does.
+	if (rt == nil || !rt.PreserveHost) && x.member.URL.Scheme != "ajp" {
 		pr.Out.Host = ""
 	}
 	// Append to the client's X-Forwarded-For as httpd does; Host and Proto
@@ -149,7 +151,13 @@ type transportPool struct {
 
 type memberTransport struct {
 	settings transportSettings
-	rt       *http.Transport
+	rt       roundTripper
+}
+
+// roundTripper is what both http.Transport and ajp.Transport are.
+type roundTripper interface {
+	http.RoundTripper
+	CloseIdleConnections()
 }
 
 // transportSettings are the member fields a transport is built from; a
@@ -161,12 +169,17 @@ type transportSettings struct {
 	ttl          time.Duration
 	smax         int
 	disableReuse bool
+	secret       string
+	ping         time.Duration
+	flushPackets bool
+	route        string
 }
 
 func settingsOf(m *registry.Member) transportSettings {
 	return transportSettings{
 		scheme: m.URL.Scheme, connTimeout: m.ConnectionTimeout, timeout: m.Timeout,
 		ttl: m.TTL, smax: m.SMax, disableReuse: m.DisableReuse,
+		secret: m.Secret, ping: m.Ping, flushPackets: m.FlushPackets, route: m.Route,
 	}
 }
 
@@ -185,8 +198,16 @@ func (p *transportPool) get(m *registry.Member) http.RoundTripper {
 	return mt.rt
 }
 
-// newTransport builds a keep-alive transport for one member.
-func newTransport(s transportSettings) *http.Transport {
+// newTransport builds a keep-alive transport for one member: AJP13 for
+// ajp members, net/http's for the others.
+func newTransport(s transportSettings) roundTripper {
+	if s.scheme == "ajp" {
+		return &ajp.Transport{
+			ConnectTimeout: s.connTimeout, ResponseHeaderTimeout: s.timeout, PingTimeout: s.ping,
+			Secret: s.secret, Route: s.route, FlushPackets: s.flushPackets,
+			MaxIdleConns: max(s.smax, 1), IdleConnTimeout: s.ttl,
+		}
+	}
 	d := &net.Dialer{Timeout: s.connTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           d.DialContext,

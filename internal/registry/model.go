@@ -143,7 +143,7 @@ type Member struct {
 	// Name is the canonical member URL, "scheme://host:port"; unique in its
 	// balancer and the identity that keeps Stats across reloads.
 	Name string
-	// URL is Name parsed. Scheme is http, https or h2c; Path is empty.
+	// URL is Name parsed. Scheme is http, https, h2c or ajp; Path is empty.
 	URL *url.URL
 	// Route is the member's identity in session ids (Tomcat's jvmRoute).
 	Route string
@@ -177,6 +177,14 @@ type Member struct {
 	TTL time.Duration
 	// DisableReuse closes the connection after every request.
 	DisableReuse bool
+	// Secret is sent to ajp members as the AJP secret attribute.
+	Secret string
+	// Ping > 0 checks an ajp member with CPING before every request: no
+	// CPONG within Ping puts it in error and the request goes elsewhere.
+	Ping time.Duration
+	// FlushPackets sends every chunk of an ajp member's response to the
+	// client at once.
+	FlushPackets bool
 	// Stats is shared by every copy of this member; never nil once
 	// published.
 	Stats *Stats

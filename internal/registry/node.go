@@ -116,19 +116,26 @@ func (n *Node) Aliases(vhost int) []string {
 }
 
 // Member returns the balancer member the node is reached as: URL
-// Type://Host:Port, route JVMRoute, connect timeout Ping, response
-// timeout Timeout (60 s when 0), sharing the node's Stats.
+// Type://Host:Port, route JVMRoute, connect timeout Ping (and for ajp the
+// CPING timeout), response timeout Timeout (60 s when 0), sharing the
+// node's Stats.
 func (n *Node) Member() *Member {
 	u := &url.URL{Scheme: strings.ToLower(n.Type), Host: net.JoinHostPort(strings.Trim(n.Host, "[]"), n.Port)}
 	smax := n.Smax
 	if smax < 0 {
 		smax = 64
 	}
-	return &Member{
+	m := &Member{
 		Name: u.String(), URL: u, Route: n.JVMRoute, Domain: n.Domain, LoadFactor: 1,
 		Retry: 60 * time.Second, ConnectionTimeout: cmp.Or(n.Ping, 10*time.Second),
 		Timeout: cmp.Or(n.Timeout, 60*time.Second), SMax: smax, TTL: n.TTL, Stats: n.Stats,
 	}
+	if u.Scheme == "ajp" {
+		// mod_proxy_cluster's ping= is the CPING timeout of the worker.
+		m.Ping = cmp.Or(n.Ping, 10*time.Second)
+		m.FlushPackets = n.FlushPackets == 1
+	}
+	return m
 }
 
 // ClusterSettings is the MCMP record of a balancer created by node
