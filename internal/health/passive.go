@@ -38,6 +38,7 @@ func Succeed(m *registry.Member, now int64) {
 	t := m.Stats.ErrorTime.Load()
 	if t != 0 && now >= t+int64(m.Retry) && m.Stats.ErrorTime.CompareAndSwap(t, 0) {
 		m.Stats.Retries.Add(1)
+		m.Stats.RecoveredAt.Store(now) // slow start begins
 	}
 }
 

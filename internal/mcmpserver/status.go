@@ -99,7 +99,9 @@ func (s *Server) status(req *mcmp.StatusRequest) (string, error) {
 		if old := n.Stats.Load.Swap(int32(req.Load)); old != int32(req.Load) {
 			s.log.Debug("node load", "route", n.JVMRoute, "load", req.Load)
 		}
-		n.Stats.ErrorTime.Store(0)
+		if n.Stats.ErrorTime.Swap(0) != 0 {
+			n.Stats.RecoveredAt.Store(s.now().UnixNano()) // slow start begins
+		}
 	}
 	return mcmp.StatusResponse(req.JVMRoute, true, s.id), nil
 }

@@ -48,9 +48,15 @@ type Balancer struct {
 	// MaxAttempts is how many further members are tried after a failure;
 	// -1 means one less than the number of members (httpd's default).
 	MaxAttempts int
-	// Timeout is how long a request waits for a usable member before 503;
-	// 0 means no wait.
+	// Timeout is how long a request waits for a usable member (or a free
+	// slot under members' Max) before 503; 0 means no wait.
 	Timeout time.Duration
+	// FailOnStatus lists response statuses that put the member in error
+	// (httpd failonstatus); the response still goes to the client.
+	FailOnStatus StatusSet
+	// FailOnTimeout puts a member that answers nothing within its timeout
+	// in error state (httpd failontimeout).
+	FailOnTimeout bool
 	// Members in configuration order (MCMP balancers: registration order).
 	Members []*Member
 	// Cluster holds the MCMP record of a balancer created by node
@@ -185,6 +191,15 @@ type Member struct {
 	// FlushPackets sends every chunk of an ajp member's response to the
 	// client at once.
 	FlushPackets bool
+	// Check is the member's active health check; nil for none.
+	Check *HealthCheck
+	// SlowStart is how long a member that comes back (or is new) takes to
+	// reach its full share; 0 for at once.
+	SlowStart time.Duration
+	// Max is how many requests the member takes at once; 0 for no limit.
+	// When every usable member is at its limit a request waits up to the
+	// balancer's Timeout.
+	Max int
 	// Stats is shared by every copy of this member; never nil once
 	// published.
 	Stats *Stats

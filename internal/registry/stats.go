@@ -25,6 +25,13 @@ type Stats struct {
 	// ErrorTime is when the member entered error state, in Unix
 	// nanoseconds; 0 when it is not in error.
 	ErrorTime atomic.Int64
+	// HCFail is the C flag: the active health check failed hcfails times
+	// in a row and has not passed hcpasses times since.
+	HCFail atomic.Bool
+	// RecoveredAt is when the member last came back (left error state,
+	// passed its check) or was added, in Unix nanoseconds; slow start ramps
+	// its share up from then.
+	RecoveredAt atomic.Int64
 
 	// Load is the capacity an MCMP node last reported: -1 broken (sticky
 	// requests only), 0 hot standby, 1..100 its weight. A new node starts
@@ -63,10 +70,44 @@ func (m *Member) Disabled(now int64) bool {
 }
 
 // Usable reports whether the member may take a request at now (Unix
-// nanoseconds): not stopped, not disabled, not in error. Drain and hot
-// standby do not make a member unusable; they decide which requests it gets.
+// nanoseconds): not stopped, not disabled, not in error, not failing its
+// health check. Drain and hot standby do not make a member unusable; they
+// decide which requests it gets. Max does not either: see HasRoom.
 func (m *Member) Usable(now int64) bool {
-	return !m.Status.Has(StatusStopped) && !m.Disabled(now) && !m.InError(now)
+	return !m.Status.Has(StatusStopped) && !m.Disabled(now) && !m.InError(now) && !m.Stats.HCFail.Load()
+}
+
+// HasRoom reports whether the member is below its Max (always, without one).
+func (m *Member) HasRoom() bool {
+	return m.Max <= 0 || m.Stats.Busy.Load() < int64(m.Max)
+}
+
+// Acquire takes one of the member's Max slots (counting the request in
+// Busy) and reports whether it could; without Max it always can. Release
+// with Stats.Busy.Add(-1).
+func (m *Member) Acquire() bool {
+	for {
+		b := m.Stats.Busy.Load()
+		if m.Max > 0 && b >= int64(m.Max) {
+			return false
+		}
+		if m.Stats.Busy.CompareAndSwap(b, b+1) {
+			return true
+		}
+	}
+}
+
+// Ramp is the share of its traffic a member in slow start should get at
+// now, in thousandths: 1000 once SlowStart has passed since RecoveredAt.
+func (m *Member) Ramp(now int64) int64 {
+	if m.SlowStart <= 0 {
+		return 1000
+	}
+	since := now - m.Stats.RecoveredAt.Load()
+	if since >= int64(m.SlowStart) {
+		return 1000
+	}
+	return max(since*1000/int64(m.SlowStart), 1)
 }
 
 // RetryAt returns when a member that is unusable at now may be tried again,

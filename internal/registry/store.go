@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Store holds the current Snapshot. Readers call Load and never block;
@@ -105,7 +106,7 @@ func (d *Draft) PutBalancer(b *Balancer) error {
 			om = old.Member(m.Name)
 		}
 		if om == nil {
-			m.Stats = new(Stats)
+			m.Stats = newStats(m.StatusSince)
 			continue
 		}
 		m.Stats = om.Stats
@@ -115,6 +116,16 @@ func (d *Draft) PutBalancer(b *Balancer) error {
 	}
 	d.balancers[b.Name] = b
 	return nil
+}
+
+// newStats returns the Stats of a member added at since (zero: unknown),
+// which starts its slow start then.
+func newStats(since time.Time) *Stats {
+	s := new(Stats)
+	if !since.IsZero() {
+		s.RecoveredAt.Store(since.UnixNano())
+	}
+	return s
 }
 
 // DeleteBalancer removes the balancer named name, if any.
