@@ -18,6 +18,7 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/admin"
 	"github.com/barkeep-lb/barkeep/internal/config"
+	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
@@ -184,6 +185,7 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 		})
 	}
 	wg.Go(func() { s.proxy.Run(bg) })
+	wg.Go(func() { health.NewChecker(s.store, health.CheckerOptions{Log: s.log}).Run(bg) })
 	if s.mcmp != nil {
 		wg.Go(func() { s.mcmp.Run(bg) })
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/config"
@@ -23,7 +24,7 @@ func applyConfig(store *registry.Store, c *config.Config, now time.Time) (*regis
 			if cur := d.Balancer(cb.Name); cur != nil && cur.Source == registry.SourceMCMP {
 				return fmt.Errorf("balancer %q was created by MCMP node registrations; give the configured one another name", cb.Name)
 			}
-			b, err := balancerOf(cb, now)
+			b, err := balancerOf(c, cb, now)
 			if err != nil {
 				return err
 			}
@@ -46,7 +47,7 @@ func applyConfig(store *registry.Store, c *config.Config, now time.Time) (*regis
 	})
 }
 
-func balancerOf(cb config.Balancer, now time.Time) (*registry.Balancer, error) {
+func balancerOf(c *config.Config, cb config.Balancer, now time.Time) (*registry.Balancer, error) {
 	method, err := registry.ParseLBMethod(string(cb.LBMethod))
 	if err != nil {
 		return nil, err
@@ -54,19 +55,61 @@ func balancerOf(cb config.Balancer, now time.Time) (*registry.Balancer, error) {
 	b := &registry.Balancer{
 		Name: cb.Name, Source: registry.SourceConfig, LBMethod: method,
 		StickySession: cb.StickySession, StickySessionSep: cb.StickySessionSep[0],
-		NoFailover: cb.NoFailover, MaxAttempts: -1, Timeout: cb.Timeout,
+		NoFailover: cb.NoFailover, MaxAttempts: -1, Timeout: cb.Timeout, FailOnTimeout: cb.FailOnTimeout,
+	}
+	for _, s := range cb.FailOnStatus {
+		ranges, err := config.ParseStatusRanges(s)
+		if err != nil {
+			return nil, fmt.Errorf("balancer %s: failonstatus: %w", cb.Name, err)
+		}
+		for _, r := range ranges {
+			b.FailOnStatus.Add(r[0], r[1])
+		}
 	}
 	if cb.MaxAttempts != nil {
 		b.MaxAttempts = *cb.MaxAttempts
 	}
-	for _, cm := range cb.Members {
-		m, err := memberOf(cm, now)
+	for i := range cb.Members {
+		cm := &cb.Members[i]
+		m, err := memberOf(*cm, now)
 		if err != nil {
 			return nil, fmt.Errorf("balancer %s: %w", cb.Name, err)
+		}
+		m.SlowStart = cb.SlowStart
+		if cm.SlowStart != nil {
+			m.SlowStart = *cm.SlowStart
+		}
+		if m.Check, err = checkOf(c.Check(&cb, cm)); err != nil {
+			return nil, fmt.Errorf("balancer %s member %s: %w", cb.Name, m.Name, err)
 		}
 		b.Members = append(b.Members, m)
 	}
 	return b, nil
+}
+
+// checkOf converts a resolved health check; nil stays nil. A check's
+// timeout is its interval, at most 10s.
+func checkOf(c *config.Check) (*registry.HealthCheck, error) {
+	if c == nil {
+		return nil, nil
+	}
+	method, err := registry.ParseCheckMethod(string(c.Method))
+	if err != nil {
+		return nil, err
+	}
+	hc := &registry.HealthCheck{
+		Method: method, URI: c.URI, Interval: c.Interval, Timeout: min(c.Interval, 10*time.Second),
+		Passes: c.Passes, Fails: c.Fails, Body: c.Body,
+	}
+	for _, r := range c.Status {
+		hc.Status.Add(r[0], r[1])
+	}
+	if c.BodyRegexp != "" {
+		if hc.BodyRE, err = regexp.Compile(c.BodyRegexp); err != nil {
+			return nil, err
+		}
+	}
+	return hc, nil
 }
 
 func memberOf(cm config.Member, now time.Time) (*registry.Member, error) {
@@ -87,7 +130,7 @@ func memberOf(cm config.Member, now time.Time) (*registry.Member, error) {
 		LoadFactor: cm.LoadFactor, LBSet: cm.LBSet, Status: status, StatusSince: now,
 		Retry: cm.Retry, ConnectionTimeout: cm.ConnectionTimeout, Timeout: cm.Timeout,
 		SMax: cm.SMax, TTL: cm.TTL, DisableReuse: cm.DisableReuse,
-		Secret: cm.Secret, Ping: cm.Ping, FlushPackets: cm.FlushPackets,
+		Secret: cm.Secret, Ping: cm.Ping, FlushPackets: cm.FlushPackets, Max: cm.Max,
 	}, nil
 }
 

@@ -119,5 +119,6 @@ func status(m *registry.Member, now time.Time) (letters, words string) {
 	add(s.Has(registry.StatusHotStandby), "H", "Stby")
 	add(s.Has(registry.StatusDrain), "N", "Drn")
 	add(inError(m), "E", "Err")
+	add(m.Stats.HCFail.Load(), "C", "HcFl")
 	return strings.Join(l, ""), strings.Join(w, " ")
 }

@@ -60,40 +60,49 @@ func Select(b *registry.Balancer, p Pick) (*registry.Member, error) {
 }
 
 // Candidate reports whether m may be chosen for the request described by p:
-// usable at p.Now and not tried yet.
+// usable at p.Now, below its max, and not tried yet.
 func Candidate(m *registry.Member, p Pick) bool {
-	return m.Usable(p.Now) && !slices.Contains(p.Tried, m)
+	return m.Usable(p.Now) && m.HasRoom() && !slices.Contains(p.Tried, m)
+}
+
+// admits reports whether a member in slow start takes the pick drawn as x:
+// with probability Ramp/1000, so its share grows with its ramp.
+func admits(m *registry.Member, x uint64, now int64) bool {
+	r := m.Ramp(now)
+	return r >= 1000 || int64(mix(x^0x5bd1e995)%1000) < r
 }
 
 // filter decides which members a selection may return: candidates, and
-// with tie set only those whose busy/loadfactor equals busy/lf.
+// with tie set only those whose busy per weight (loadfactor × slow-start
+// ramp) equals busy/weight.
 type filter struct {
-	p        Pick
-	tie      bool
-	busy, lf int64
+	p            Pick
+	tie          bool
+	busy, weight int64
 }
 
 func (f *filter) ok(m *registry.Member) bool {
-	if f.tie && m.Stats.Busy.Load()*f.lf != f.busy*int64(m.LoadFactor) {
+	if f.tie && m.Stats.Busy.Load()*f.weight != f.busy*int64(m.LoadFactor)*m.Ramp(f.p.Now) {
 		return false
 	}
 	return Candidate(m, f.p)
 }
 
-// fromSchedule returns the schedule entry at index x if f accepts it.
-// Otherwise it redraws from the schedule with hashes of x, so the missing
-// member's share spreads over the others in proportion to their
-// loadfactors, and finally scans the tier.
+// fromSchedule returns the schedule entry at index x if f accepts it (and
+// it is not in slow start, or its ramp admits the draw). Otherwise it
+// redraws from the schedule with hashes of x, so the missing member's
+// share spreads over the others in proportion to their loadfactors, and
+// finally scans the tier.
 func fromSchedule(t registry.Tier, x uint64, f *filter) *registry.Member {
 	s := t.Schedule
 	n := uint64(len(s))
-	if m := s[x%n]; f.ok(m) {
+	if m := s[x%n]; f.ok(m) && admits(m, x, f.p.Now) {
 		return m
 	}
 	h := x
 	for range 8 {
 		h = mix(h)
-		if m := s[h%n]; f.ok(m) {
+		if m := s[h%n]; f.ok(m) && admits(m, h, f.p.Now) {
 			return m
 		}
 	}
@@ -118,7 +127,8 @@ func byTraffic(t registry.Tier, p Pick) *registry.Member {
 		if !Candidate(m, p) {
 			continue
 		}
-		traffic := (m.Stats.Read.Load() + m.Stats.Transferred.Load()) / uint64(m.LoadFactor)
+		// Slow start scales the loadfactor down by the ramp (thousandths).
+		traffic := (m.Stats.Read.Load() + m.Stats.Transferred.Load()) * 1000 / uint64(int64(m.LoadFactor)*m.Ramp(p.Now))
 		if best == nil || traffic < bestTraffic {
 			best, bestTraffic = m, traffic
 		}
@@ -131,20 +141,22 @@ func byTraffic(t registry.Tier, p Pick) *registry.Member {
 // byrequests schedule decides.
 func byBusyness(t registry.Tier, p Pick) *registry.Member {
 	var best *registry.Member
-	var bestBusy int64
+	var bestBusy, bestWeight int64
 	for _, m := range t.Members {
 		if !Candidate(m, p) {
 			continue
 		}
-		busy := m.Stats.Busy.Load()
-		if best == nil || busy*int64(best.LoadFactor) < bestBusy*int64(m.LoadFactor) {
-			best, bestBusy = m, busy
+		// busy/weight, the weight being the loadfactor scaled by the
+		// slow-start ramp; compared by cross-multiplication.
+		busy, weight := m.Stats.Busy.Load(), int64(m.LoadFactor)*m.Ramp(p.Now)
+		if best == nil || busy*bestWeight < bestBusy*weight {
+			best, bestBusy, bestWeight = m, busy, weight
 		}
 	}
 	if best == nil {
 		return nil
 	}
-	f := filter{p: p, tie: true, busy: bestBusy, lf: int64(best.LoadFactor)}
+	f := filter{p: p, tie: true, busy: bestBusy, weight: bestWeight}
 	if m := fromSchedule(t, p.Seq, &f); m != nil {
 		return m
 	}

@@ -260,3 +260,66 @@ func itoa(n int) string {
 	}
 	return "1000"
 }
+
+func TestSlowStartRampsTheShareUp(t *testing.T) {
+	for _, method := range []registry.LBMethod{registry.ByRequests, registry.Random, registry.ByTraffic, registry.ByBusyness} {
+		t.Run(method.String(), func(t *testing.T) {
+			b := group(t, method, spec{name: "back", lf: 1}, spec{name: "steady", lf: 1})
+			back := b.Members[0]
+			back.SlowStart = 30 * time.Second
+			back.Stats.RecoveredAt.Store(now.UnixNano())
+			var prev float64 = -1
+			var shares []float64
+			for _, at := range []time.Duration{0, 6 * time.Second, 12 * time.Second, 18 * time.Second, 24 * time.Second, 30 * time.Second} {
+				got := 0
+				const n = 10_000
+				for i := range n {
+					p := balancer.Pick{Seq: b.Stats.Seq.Add(1), Rand: uint64(i) * 0x9e3779b97f4a7c15, Now: now.Add(at).UnixNano()}
+					m, err := balancer.Select(b, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m == back {
+						got++
+					}
+					if method == registry.ByTraffic {
+						m.Stats.Read.Add(1000)
+					}
+				}
+				share := float64(got) / n
+				shares = append(shares, share)
+				if share < prev-0.02 {
+					t.Errorf("share fell from %.3f to %.3f at %s into slow start", prev, share, at)
+				}
+				prev = share
+			}
+			if shares[0] > 0.05 || shares[2] < 0.15 || shares[2] > 0.55 {
+				t.Errorf("shares over a 30s slow start: %.3f, want near 0, then rising", shares)
+			}
+			// bytraffic balances bytes since the start, so after slow start
+			// the member catches up; the others settle at its share.
+			if method != registry.ByTraffic && (shares[5] < 0.45 || shares[5] > 0.55) {
+				t.Errorf("share once slow start is over: %.3f, want 0.5", shares[5])
+			}
+		})
+	}
+}
+
+func TestMaxLeavesFullMembersOut(t *testing.T) {
+	b := group(t, registry.ByRequests, spec{name: "a", lf: 1}, spec{name: "b", lf: 1})
+	for _, m := range b.Members {
+		m.Max = 2
+	}
+	if !b.Members[0].Acquire() || !b.Members[0].Acquire() || b.Members[0].Acquire() {
+		t.Fatal("Acquire does not stop at max 2")
+	}
+	for i := range 10 {
+		if m, _ := balancer.Select(b, balancer.Pick{Seq: uint64(i), Now: now.UnixNano()}); m.Route != "b" {
+			t.Fatalf("pick %d went to full member a", i)
+		}
+	}
+	b.Members[1].Stats.Busy.Store(2)
+	if _, err := balancer.Select(b, balancer.Pick{Now: now.UnixNano()}); !errors.Is(err, balancer.ErrNoMember) {
+		t.Errorf("all members full: %v, want ErrNoMember", err)
+	}
+}

@@ -78,6 +78,7 @@ func bestLoaded(refs []registry.ContextRef, p *ClusterPick, inDomain bool) *regi
 		if load <= 0 || !Candidate(r.Member, p.Pick) {
 			continue
 		}
+		load = max(load*r.Member.Ramp(p.Now)/1000, 1) // slow start
 		score := int64(s.Elected.Load()-s.OldElected.Load())*1000/load + s.LBStatus.Load()
 		if best == nil || score < bestScore {
 			best, bestScore = r, score

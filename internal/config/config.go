@@ -36,6 +36,9 @@ type Config struct {
 	Balancers []Balancer `yaml:"balancers"`
 	// Routes map client paths to balancers.
 	Routes []Route `yaml:"routes"`
+	// HCTemplates are named health-check settings members and balancers
+	// refer to with hctemplate.
+	HCTemplates []HCTemplate `yaml:"hctemplates"`
 
 	file string
 	pos  map[string]int // field path -> line
@@ -143,9 +146,20 @@ type Balancer struct {
 	// MaxAttempts is how many further members are tried after a failure;
 	// default: the number of members minus one.
 	MaxAttempts *int `yaml:"maxattempts"`
-	// Timeout is how long a request waits for a usable member before 503;
-	// default 0s (no wait).
+	// Timeout is how long a request waits for a usable member (or a free
+	// slot under members' max) before 503; default 0s (no wait).
 	Timeout time.Duration `yaml:"timeout"`
+	// FailOnStatus lists statuses (codes, ranges such as 500-599, classes
+	// such as 5xx) that put the member answering them in error state; the
+	// answer still reaches the client. Default none.
+	FailOnStatus []string `yaml:"failonstatus"`
+	// FailOnTimeout puts a member that answers nothing within its timeout
+	// in error state; default true.
+	FailOnTimeout bool `yaml:"failontimeout"`
+	// SlowStart is the default slowstart of the members; default 0s.
+	SlowStart time.Duration `yaml:"slowstart"`
+	// HealthCheckKeys set the members' health check (see Member).
+	HealthCheckKeys `yaml:",inline"`
 	// Members are the backends.
 	Members []Member `yaml:"members"`
 }
@@ -192,6 +206,17 @@ type Member struct {
 	// FlushPackets sends each chunk of an ajp member's response to the
 	// client at once; default false.
 	FlushPackets bool `yaml:"flushpackets"`
+	// Max is how many requests the member takes at once; when every usable
+	// member is at its max, requests queue up to the balancer's timeout,
+	// then get 503. Default 0 (no limit).
+	Max int `yaml:"max"`
+	// SlowStart ramps a member that comes back from error (or a failed
+	// health check) or is new up to its full share over this long; default
+	// the balancer's slowstart.
+	SlowStart *time.Duration `yaml:"slowstart"`
+	// HealthCheckKeys set an active health check (hcmethod, hcuri,
+	// hcinterval, hcpasses, hcfails, hcexpr, hctemplate).
+	HealthCheckKeys `yaml:",inline"`
 }
 
 // Route maps a client path prefix to a balancer (httpd's ProxyPass,
@@ -239,6 +264,7 @@ func (c *Config) setDefaults() {
 
 func (b *Balancer) setDefaults() {
 	b.LBMethod = "byrequests"
+	b.FailOnTimeout = true
 	b.StickySession = []string{"JSESSIONID", "jsessionid"}
 	b.StickySessionSep = "."
 }

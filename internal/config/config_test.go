@@ -29,7 +29,7 @@ func TestIssueExampleLoads(t *testing.T) {
 		AccessLog: config.AccessLog{Path: "-", Format: "combined"},
 		Balancers: []config.Balancer{{
 			Name: "barcrawl", LBMethod: "byrequests", StickySession: []string{"JSESSIONID", "jsessionid"},
-			StickySessionSep: ".", MaxAttempts: &one,
+			StickySessionSep: ".", MaxAttempts: &one, FailOnTimeout: true,
 			Members: []config.Member{{
 				URL: "http://127.0.0.1:9001", Route: "elm", LoadFactor: 1, Retry: time.Minute,
 				ConnectionTimeout: 5 * time.Second, Timeout: time.Minute, SMax: 64, TTL: time.Minute,
@@ -259,5 +259,75 @@ balancers:
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("manager problems:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestHealthCheckKeys(t *testing.T) {
+	c, err := config.Parse("hc.yaml", []byte(`
+hctemplates:
+  - name: deep
+    hcmethod: get
+    hcuri: /health?deep=1
+    hcinterval: 5s
+    hcexpr: {status: "2xx", body: UP}
+balancers:
+  - name: web
+    hcmethod: TCP
+    hcfails: 3
+    failonstatus: [503, 500-502]
+    slowstart: 30s
+    members:
+      - {url: "http://a:1", route: a}
+      - {url: "http://b:1", route: b, hctemplate: deep, hcpasses: 2, max: 2}
+      - {url: "ajp://c:8009", route: c, hcmethod: CPING, slowstart: 0s}
+      - {url: "http://d:1", route: d, hcmethod: NONE}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &c.Balancers[0]
+	a := c.Check(b, &b.Members[0])
+	if a == nil || a.Method != "TCP" || a.Fails != 3 || a.Interval != 30*time.Second || a.Passes != 1 {
+		t.Errorf("member a inherits the balancer's check: %+v", a)
+	}
+	bc := c.Check(b, &b.Members[1])
+	want := &config.Check{Method: "GET", URI: "/health?deep=1", Interval: 5 * time.Second, Passes: 2, Fails: 3,
+		Status: [][2]int{{200, 299}}, Body: "UP"}
+	if diff := cmp.Diff(want, bc); diff != "" {
+		t.Errorf("member b: template over balancer, own keys over template (-want +got):\n%s", diff)
+	}
+	if cc := c.Check(b, &b.Members[2]); cc == nil || cc.Method != "CPING" {
+		t.Errorf("member c: %+v", cc)
+	}
+	if dc := c.Check(b, &b.Members[3]); dc != nil {
+		t.Errorf("member d with hcmethod NONE has a check: %+v", dc)
+	}
+	if b.Members[1].Max != 2 || *b.Members[2].SlowStart != 0 || b.SlowStart != 30*time.Second || len(b.FailOnStatus) != 2 {
+		t.Errorf("max/slowstart/failonstatus: %+v", b)
+	}
+
+	_, err = config.Parse("hc.yaml", []byte(`
+hctemplates:
+  - {name: t, hcinterval: 10ms}
+balancers:
+  - name: web
+    failonstatus: [5xy]
+    members:
+      - {url: "http://a:1", hcmethod: CPING}
+      - {url: "ajp://b:1", hcmethod: GET, hctemplate: nope}
+      - {url: "http://c:1", hcmethod: GET, hcexpr: {status: "600", body_regexp: "("}, hcuri: health}
+`))
+	want2 := []string{
+		"hc.yaml:3: hctemplates[0].hcinterval: 10ms is below the minimum of 100ms",
+		`hc.yaml:6: balancers[0].failonstatus[0]: "5xy" is not a status code or range within 100-599 (e.g. 503, 500-599, 5xx)`,
+		"hc.yaml:8: balancers[0].members[0].hcmethod: CPING checks ajp members only",
+		`hc.yaml:9: balancers[0].members[1].hctemplate: no hctemplates entry is named "nope"`,
+		"hc.yaml:9: balancers[0].members[1].hcmethod: GET checks need an http member; use CPING or TCP for ajp",
+		`hc.yaml:10: balancers[0].members[2].hcuri: "health": want a path such as /health (or * for OPTIONS *)`,
+		`hc.yaml:10: balancers[0].members[2].hcexpr.status: "600" is not a status code or range within 100-599 (e.g. 503, 500-599, 5xx)`,
+		"hc.yaml:10: balancers[0].members[2].hcexpr.body_regexp: error parsing regexp: missing closing ): `(`",
+	}
+	if err == nil || err.Error() != strings.Join(want2, "\n") {
+		t.Errorf("problems:\n%v\nwant:\n%s", err, strings.Join(want2, "\n"))
 	}
 }

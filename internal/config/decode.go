@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,14 +224,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n.Line, path, "want a mapping of keys, got a %s", kindName(n.Kind))
 		return
 	}
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var names []string
-	for i := range v.NumField() {
-		if tag := v.Type().Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
-			fields[tag] = i
-			names = append(names, tag)
-		}
-	}
+	collectFields(v.Type(), nil, fields, &names)
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -250,7 +246,24 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		d.pos[field] = k.Line
-		d.value(val, v.Field(idx), field)
+		d.value(val, v.FieldByIndex(idx), field)
+	}
+}
+
+// collectFields maps the yaml key of every field of t to its index path,
+// descending into embedded structs tagged `yaml:",inline"`.
+func collectFields(t reflect.Type, prefix []int, fields map[string][]int, names *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		idx := append(slices.Clone(prefix), i)
+		switch {
+		case tag == ",inline" && f.Type.Kind() == reflect.Struct:
+			collectFields(f.Type, idx, fields, names)
+		case tag != "" && tag != "-":
+			fields[tag] = idx
+			*names = append(*names, tag)
+		}
 	}
 }
 

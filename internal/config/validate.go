@@ -67,6 +67,23 @@ func (c *Config) validate() []Problem {
 	if p := c.AccessLog.Path; p == "" {
 		v.fail("access_log.path", `empty path (use "-" for standard output or "off")`)
 	}
+	tmpl := map[string]bool{}
+	for i, t := range c.HCTemplates {
+		f := fmt.Sprintf("hctemplates[%d]", i)
+		switch {
+		case t.Name == "":
+			v.fail(f+".name", "every template needs a name")
+		case tmpl[t.Name]:
+			v.fail(f+".name", "template %q is already defined", t.Name)
+		}
+		tmpl[t.Name] = true
+		if t.HCTemplate != "" {
+			v.fail(f+".hctemplate", "templates do not nest")
+		}
+		k := t.HealthCheckKeys
+		k.HCTemplate = ""
+		v.checkKeys(f, &k)
+	}
 	names := map[string]int{}
 	for i := range c.Balancers {
 		v.balancer(i, names)
@@ -159,10 +176,30 @@ func (v *validator) balancer(i int, names map[string]int) {
 	if b.MaxAttempts != nil && *b.MaxAttempts < 0 {
 		v.fail(f+".maxattempts", "%d is negative", *b.MaxAttempts)
 	}
+	for j, s := range b.FailOnStatus {
+		if _, err := ParseStatusRanges(s); err != nil {
+			v.fail(fmt.Sprintf("%s.failonstatus[%d]", f, j), "%v", err)
+		}
+	}
+	v.checkKeys(f, &b.HealthCheckKeys)
 	urls := map[string]int{}
 	routes := map[string]int{}
 	for j := range b.Members {
 		v.member(f, j, &b.Members[j], urls, routes)
+		mf := fmt.Sprintf("%s.members[%d]", f, j)
+		v.checkKeys(mf, &b.Members[j].HealthCheckKeys)
+		if chk := v.c.Check(b, &b.Members[j]); chk != nil {
+			ajpMember := strings.HasPrefix(strings.ToLower(b.Members[j].URL), "ajp:")
+			switch {
+			case chk.Method == "CPING" && !ajpMember:
+				v.fail(mf+".hcmethod", "CPING checks ajp members only")
+			case ajpMember && (chk.Method == "OPTIONS" || chk.Method == "HEAD" || chk.Method == "GET"):
+				v.fail(mf+".hcmethod", "%s checks need an http member; use CPING or TCP for ajp", chk.Method)
+			}
+		}
+		if m := b.Members[j]; m.Max < 0 {
+			v.fail(mf+".max", "%d is negative", m.Max)
+		}
 	}
 	for j, m := range b.Members {
 		if m.Redirect == "" {

@@ -23,7 +23,8 @@ import (
 )
 
 func okStatus() registry.StatusSet {
-	s, _ := registry.ParseStatusSet("200-399")
+	var s registry.StatusSet
+	s.Add(200, 399)
 	return s
 }
 

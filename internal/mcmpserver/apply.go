@@ -117,7 +117,7 @@ func (s *Server) putBalancer(d *registry.Draft, name string, req *mcmp.ConfigReq
 	}
 	b := &registry.Balancer{
 		Name: name, Source: registry.SourceMCMP, LBMethod: registry.Cluster,
-		StickySessionSep: '.', StickyCookieFirst: true,
+		StickySessionSep: '.', StickyCookieFirst: true, FailOnTimeout: true,
 		NoFailover: req.StickySessionForce, StickySessionRemove: req.StickySessionRemove,
 		MaxAttempts: max(req.MaxAttempts, 0), Timeout: req.WaitWorker,
 		Cluster: &registry.ClusterSettings{Sticky: req.StickySession, Cookie: req.StickySessionCookie, Path: req.StickySessionPath},

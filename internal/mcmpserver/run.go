@@ -204,7 +204,7 @@ func (s *Server) Restore() error {
 			}
 			b := &registry.Balancer{
 				Name: pb.Name, Source: registry.SourceMCMP, LBMethod: registry.Cluster,
-				StickySessionSep: '.', StickyCookieFirst: true, NoFailover: pb.Force, StickySessionRemove: pb.Remove,
+				StickySessionSep: '.', StickyCookieFirst: true, FailOnTimeout: true, NoFailover: pb.Force, StickySessionRemove: pb.Remove,
 				MaxAttempts: pb.MaxAttempts, Timeout: pb.WaitWorker,
 				Cluster: &registry.ClusterSettings{ID: pb.ID, Sticky: pb.Sticky, Cookie: pb.Cookie, Path: pb.Path},
 			}

@@ -92,7 +92,7 @@ func memberAt(hostport, route string) *registry.Member {
 func web(members ...*registry.Member) *registry.Balancer {
 	return &registry.Balancer{
 		Name: "web", StickySession: []string{"JSESSIONID", "jsessionid"}, StickySessionSep: '.',
-		MaxAttempts: -1, Members: members,
+		MaxAttempts: -1, FailOnTimeout: true, Members: members,
 	}
 }
 

@@ -148,11 +148,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.rp.ServeHTTP(&x.w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 
-// wait looks for a usable member until the balancer's timeout has passed
-// (httpd's balancer timeout, mod_cluster's WaitWorker), then answers 503
-// with Retry-After. A sticky request with nofailover is answered at once.
+// wait looks for a usable member with a free slot until the balancer's
+// timeout has passed (httpd's balancer timeout, mod_cluster's WaitWorker),
+// then answers 503 with Retry-After.
 func (h *Handler) wait(x *exchange) *registry.Member {
-	if !x.forced && x.bal.Timeout > 0 {
+	if x.bal.Timeout > 0 {
+		// Wake when a member slot frees up, and every poll interval for
+		// members whose retry or check period ends.
+		bs := x.bal.Stats
+		freed := bs.Wait()
+		defer bs.Done()
 		deadline := x.start.Add(x.bal.Timeout)
 		timer := time.NewTimer(0)
 		defer timer.Stop()
@@ -167,6 +172,8 @@ func (h *Handler) wait(x *exchange) *registry.Member {
 				x.fault = FaultClient
 				x.w.status = StatusClientClosedRequest
 				return nil
+			case <-freed:
+				freed = bs.Again()
 			case <-timer.C:
 			}
 			// Operators and nodes may have changed things meanwhile.
@@ -204,9 +211,7 @@ func (h *Handler) unavailable(x *exchange) {
 // finish releases the member, writes the access log line and recycles x.
 // It runs even when the response copy aborts the handler.
 func (h *Handler) finish(x *exchange) {
-	if x.busy != nil {
-		x.busy.Stats.Busy.Add(-1)
-	}
+	h.release(x)
 	if x.ctx != nil {
 		x.ctx.Requests.Add(-1)
 	}

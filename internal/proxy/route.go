@@ -75,23 +75,59 @@ func (h *Handler) choose(x *exchange) *registry.Member {
 	}
 	if x.sticky != "" {
 		m, known := session.Resolve(x.bal, x.sticky, now, x.tried)
-		if m != nil || known && x.bal.NoFailover {
-			x.forced = known && x.bal.NoFailover
+		// With nofailover only the session's member (or its redirect) may
+		// serve, now and on retries; without a slot or usable member the
+		// request waits for the balancer's timeout, then gets 503.
+		x.forced = known && x.bal.NoFailover
+		if m != nil && h.acquire(x, m) {
 			return m
 		}
+		if x.forced {
+			return nil
+		}
 	}
-	return h.balance(x.bal, now, x.tried)
+	return h.balance(x, now, x.tried)
 }
 
-// balance asks the lbmethod of static balancer b for a member not in tried.
-func (h *Handler) balance(b *registry.Balancer, now int64, tried []*registry.Member) *registry.Member {
-	m, err := balancer.Select(b, balancer.Pick{
-		Seq: b.Stats.Seq.Add(1) - 1, Rand: rand.Uint64(), Now: now, Tried: tried,
-	})
-	if err != nil {
-		return nil
+// balance asks the lbmethod of static balancer x.bal for a member not in
+// tried and takes one of its slots. A member that filled up between the
+// choice and the taking is skipped.
+func (h *Handler) balance(x *exchange, now int64, tried []*registry.Member) *registry.Member {
+	var full [4]*registry.Member
+	skip := tried
+	for range len(full) {
+		m, err := balancer.Select(x.bal, balancer.Pick{
+			Seq: x.bal.Stats.Seq.Add(1) - 1, Rand: rand.Uint64(), Now: now, Tried: skip,
+		})
+		if err != nil {
+			return nil
+		}
+		if h.acquire(x, m) {
+			return m
+		}
+		skip = append(append(full[:0:0], skip...), m)
 	}
-	return m
+	return nil
+}
+
+// acquire takes a slot of m (its Busy count, bounded by its Max) for the
+// request; release gives it back.
+func (h *Handler) acquire(x *exchange, m *registry.Member) bool {
+	if !m.Acquire() {
+		return false
+	}
+	x.busy = m
+	return true
+}
+
+// release gives back the request's member slot and wakes a request queued
+// for one.
+func (h *Handler) release(x *exchange) {
+	if x.busy != nil {
+		x.busy.Stats.Busy.Add(-1)
+		x.busy = nil
+		x.bal.Stats.Released()
+	}
 }
 
 // chooseCluster is choose for MCMP context rows, as mod_proxy_cluster's
@@ -115,7 +151,7 @@ func (h *Handler) chooseCluster(x *exchange, now int64) *registry.Member {
 				x.cp.DomainOnly = routed.Domain != ""
 			}
 		}
-		if r := balancer.StickyRow(x.refs, &x.cp, x.sticky); r != nil {
+		if r := balancer.StickyRow(x.refs, &x.cp, x.sticky); r != nil && h.acquire(x, r.Member) {
 			x.ctx = r.Context
 			return r.Member
 		}
@@ -123,7 +159,7 @@ func (h *Handler) chooseCluster(x *exchange, now int64) *registry.Member {
 			return nil
 		}
 	}
-	r := balancer.SelectCluster(x.refs, &x.cp)
+	r := h.selectCluster(x)
 	if r == nil {
 		return nil
 	}
@@ -144,17 +180,38 @@ func (h *Handler) next(x *exchange, tried []*registry.Member) *registry.Member {
 			return nil
 		}
 		x.cp.Pick = balancer.Pick{Now: now, Tried: tried}
-		if r := balancer.SelectCluster(x.refs, &x.cp); r != nil {
+		if r := h.selectCluster(x); r != nil {
 			x.ctx = h.moveContext(x.ctx, r.Context)
 			return r.Member
 		}
 		return nil
 	}
 	if x.forced {
-		m, _ := session.Resolve(x.bal, x.sticky, now, tried)
-		return m
+		if m, _ := session.Resolve(x.bal, x.sticky, now, tried); m != nil && h.acquire(x, m) {
+			return m
+		}
+		return nil
 	}
-	return h.balance(x.bal, now, tried)
+	return h.balance(x, now, tried)
+}
+
+// selectCluster asks the cluster lbmethod for a row whose member has a
+// free slot, and takes it.
+func (h *Handler) selectCluster(x *exchange) *registry.ContextRef {
+	var full [4]*registry.Member
+	saved := x.cp.Tried
+	defer func() { x.cp.Tried = saved }()
+	for range len(full) {
+		r := balancer.SelectCluster(x.refs, &x.cp)
+		if r == nil {
+			return nil
+		}
+		if h.acquire(x, r.Member) {
+			return r
+		}
+		x.cp.Tried = append(append(full[:0:0], x.cp.Tried...), r.Member)
+	}
+	return nil
 }
 
 // setMember makes m the member of the first attempt and counts the request

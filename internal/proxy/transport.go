@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -35,24 +36,28 @@ func (a attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body = x.body
 		}
 		m.Stats.Elected.Add(1)
-		m.Stats.Busy.Add(1)
 		resp, err := h.pool.get(m).RoundTrip(req)
 		if err == nil {
 			x.fault = FaultNone
-			health.Succeed(m, h.now().UnixNano())
-			x.busy = m
+			if x.bal.FailOnStatus.Has(resp.StatusCode) {
+				h.fail(x, m, fmt.Errorf("status %d is in failonstatus", resp.StatusCode))
+			} else {
+				health.Succeed(m, h.now().UnixNano())
+			}
 			if resp.StatusCode != http.StatusSwitchingProtocols {
 				x.resp = countingResponse{rc: resp.Body, m: m}
 				resp.Body = &x.resp
 			}
 			return resp, nil
 		}
-		m.Stats.Busy.Add(-1)
+		h.release(x)
 		fault, _ := Classify(req.Context(), err)
 		x.fault = fault
 		switch {
 		case fault == FaultClient:
 			return nil, err
+		case fault == FaultTimeout && !x.bal.FailOnTimeout:
+			health.Count(m)
 		case fault.MarksError():
 			h.fail(x, m, err)
 		default:

@@ -3,7 +3,6 @@ package registry
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -87,38 +86,3 @@ func (s *StatusSet) Add(lo, hi int) {
 
 // Empty reports whether no code is in the set.
 func (s *StatusSet) Empty() bool { return *s == StatusSet{} }
-
-// ParseStatusSet reads codes and ranges such as "200-399", "5xx", "301,
-// 302" (items separated by commas or spaces).
-func ParseStatusSet(text string) (StatusSet, error) {
-	var s StatusSet
-	for item := range strings.FieldsFuncSeq(text, func(r rune) bool { return r == ',' || r == ' ' }) {
-		lo, hi, err := statusRange(item)
-		if err != nil {
-			return StatusSet{}, err
-		}
-		s.Add(lo, hi)
-	}
-	if s.Empty() {
-		return s, fmt.Errorf("no status code in %q", text)
-	}
-	return s, nil
-}
-
-func statusRange(item string) (int, int, error) {
-	if len(item) == 3 && strings.HasSuffix(strings.ToLower(item), "xx") && item[0] >= '1' && item[0] <= '5' {
-		lo := int(item[0]-'0') * 100
-		return lo, lo + 99, nil
-	}
-	a, b, isRange := strings.Cut(item, "-")
-	lo, err1 := strconv.Atoi(a)
-	hi := lo
-	var err2 error
-	if isRange {
-		hi, err2 = strconv.Atoi(b)
-	}
-	if err1 != nil || err2 != nil || lo < 100 || hi > 599 || lo > hi {
-		return 0, 0, fmt.Errorf("%q is not a status code or range within 100-599 (e.g. 503, 500-599, 5xx)", item)
-	}
-	return lo, hi, nil
-}

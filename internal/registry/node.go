@@ -130,10 +130,16 @@ func (n *Node) Member() *Member {
 		Retry: 60 * time.Second, ConnectionTimeout: cmp.Or(n.Ping, 10*time.Second),
 		Timeout: cmp.Or(n.Timeout, 60*time.Second), SMax: smax, TTL: n.TTL, Stats: n.Stats,
 	}
+	// Like mod_proxy_cluster's workers, nodes are checked every 10 s: CPING
+	// for ajp, "OPTIONS *" (any answer) for the others, within ping.
+	m.Check = &HealthCheck{Method: CheckOPTIONS, URI: "*", Interval: 10 * time.Second,
+		Timeout: m.ConnectionTimeout, Passes: 1, Fails: 1}
+	m.Check.Status.Add(100, 599)
 	if u.Scheme == "ajp" {
 		// mod_proxy_cluster's ping= is the CPING timeout of the worker.
 		m.Ping = cmp.Or(n.Ping, 10*time.Second)
 		m.FlushPackets = n.FlushPackets == 1
+		m.Check.Method = CheckCPING
 	}
 	return m
 }

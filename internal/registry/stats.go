@@ -49,6 +49,48 @@ type BalancerStats struct {
 	// Seq increases by one per member selection; it indexes the byrequests
 	// schedule.
 	Seq atomic.Uint64
+
+	waiters atomic.Int64                  // requests waiting for a member
+	freed   atomic.Pointer[chan struct{}] // closed when a slot frees up
+}
+
+// Wait registers a request that waits for a member and returns the
+// channel that is closed when one may have become available; the caller
+// checks again after getting it (so no release is missed) and calls Done
+// when it stops waiting. It does not allocate unless nobody waited before.
+func (b *BalancerStats) Wait() <-chan struct{} {
+	b.waiters.Add(1)
+	return b.freedChan()
+}
+
+// Again returns the channel to wait on for the next release, for a waiter
+// whose previous channel was closed.
+func (b *BalancerStats) Again() <-chan struct{} { return b.freedChan() }
+
+// Done unregisters a waiter.
+func (b *BalancerStats) Done() { b.waiters.Add(-1) }
+
+func (b *BalancerStats) freedChan() <-chan struct{} {
+	for {
+		if ch := b.freed.Load(); ch != nil {
+			return *ch
+		}
+		ch := make(chan struct{})
+		if b.freed.CompareAndSwap(nil, &ch) {
+			return ch
+		}
+	}
+}
+
+// Released wakes the waiters after a member slot was given back. With no
+// waiter it costs one atomic load.
+func (b *BalancerStats) Released() {
+	if b.waiters.Load() == 0 {
+		return
+	}
+	if old := b.freed.Swap(nil); old != nil {
+		close(*old)
+	}
 }
 
 // InError reports whether the member is in error state at now (Unix
