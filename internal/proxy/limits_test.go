@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 // counting is a backend that records how many requests it holds at once.
@@ -152,4 +151,3 @@ func TestFailOnTimeoutOff(t *testing.T) {
 		t.Errorf("failontimeout off: in error %v, errors %d; want counted, not in error", mm.InError(f.clock.Now().UnixNano()), mm.Stats.Errors.Load())
 	}
 }
-
