@@ -240,3 +240,60 @@ manager:
 		t.Errorf("/api/v1/nodes: %+v", api)
 	}
 }
+
+func TestHealthCheckFromConfig(t *testing.T) {
+	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			http.Error(w, "db down", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "sick")
+	}))
+	t.Cleanup(sick.Close)
+	well := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "well")
+	}))
+	t.Cleanup(well.Close)
+	front, admin := startServe(t, fmt.Sprintf(`listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: off}
+balancers:
+  - name: web
+    hcmethod: GET
+    hcuri: /health
+    hcinterval: 100ms
+    members:
+      - {url: %q, route: sick}
+      - {url: %q, route: well}
+routes:
+  - {path: /, balancer: web}
+`, sick.URL, well.URL))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(admin + "/api/v1/balancers/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b struct{ Members []struct{ Route, Status string } }
+		json.NewDecoder(res.Body).Decode(&b)
+		res.Body.Close()
+		if len(b.Members) == 2 && b.Members[0].Status == "C" && b.Members[1].Status == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the member failing its health check is not marked C: %+v", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 10 {
+		res, err := http.Get(front + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != "well" {
+			t.Fatalf("request served by %q while it fails its health check", body)
+		}
+	}
+}
