@@ -296,3 +296,16 @@ func TestTLSClientInformation(t *testing.T) {
 		t.Errorf("attributes %v", seen.Attributes)
 	}
 }
+
+func TestFlushPackets(t *testing.T) {
+	c := newContainer(t, ajp.DefaultPacketSize, func(s *stream, fr *ajp.ForwardRequest) {
+		s.headers(200, ajp.Header{Name: "Content-Length", Value: "4"})
+		s.write([]byte("ping"))
+		s.end()
+	})
+	res, body := get(t, &ajp.Transport{FlushPackets: true}, c, "GET", "/", nil, 0)
+	if res.ContentLength != -1 || res.Header.Get("Content-Length") != "4" || string(body) != "ping" {
+		t.Errorf("flushpackets: length %d (want -1 so each chunk is flushed), header %q, body %q",
+			res.ContentLength, res.Header.Get("Content-Length"), body)
+	}
+}

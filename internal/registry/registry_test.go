@@ -277,3 +277,22 @@ func TestUsable(t *testing.T) {
 		t.Error("S: usable after an hour, want never")
 	}
 }
+
+func TestNodeMember(t *testing.T) {
+	ajpNode := &registry.Node{JVMRoute: "n1", Type: "ajp", Host: "10.0.0.5", Port: "8009", Ping: 5 * time.Second, FlushPackets: 1, Smax: -1}
+	m := ajpNode.Member()
+	if m.Name != "ajp://10.0.0.5:8009" || m.Route != "n1" || m.Ping != 5*time.Second || !m.FlushPackets || m.SMax != 64 {
+		t.Errorf("ajp node member: %+v", m)
+	}
+	if m.Check == nil || m.Check.Method != registry.CheckCPING || m.Check.Interval != 10*time.Second || m.Check.Timeout != 5*time.Second {
+		t.Errorf("ajp node check: %+v", m.Check)
+	}
+	httpNode := &registry.Node{JVMRoute: "n2", Type: "http", Host: "fe80::1", Port: "8080", Timeout: 20 * time.Second}
+	m = httpNode.Member()
+	if m.Name != "http://[fe80::1]:8080" || m.Ping != 0 || m.Timeout != 20*time.Second || m.ConnectionTimeout != 10*time.Second {
+		t.Errorf("http node member: %+v", m)
+	}
+	if c := m.Check; c == nil || c.Method != registry.CheckOPTIONS || c.URI != "*" || !c.Status.Has(404) || !c.Status.Has(503) {
+		t.Errorf("http node check: %+v (want OPTIONS *, any status)", c)
+	}
+}
