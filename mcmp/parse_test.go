@@ -240,3 +240,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		m    mcmp.Method
+		body string
+	}{
+		{"STATUS", mcmp.Status, "JVMRoute=node1&Load=87"},
+		{"ENABLE-APP", mcmp.EnableApp, "JVMRoute=node1&Alias=default-host%2Clocalhost&Context=%2Fmyapp"},
+		{"CONFIG", mcmp.Config, "JVMRoute=node2&Balancer=mycluster&Domain=dom2&Host=10.0.0.6&Maxattempts=1&Port=8080&StickySessionForce=No&Timeout=20&Type=http&ping=20"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			body := []byte(tt.body)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := mcmp.Parse(tt.m, false, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

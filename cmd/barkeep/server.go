@@ -86,7 +86,7 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version, Extra: extra}), cfg.Server.IdleTimeout)
+		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version, Extra: extra, Pprof: cfg.Admin.Pprof}), cfg.Server.IdleTimeout)
 		s.adminAddr = l.Addr().String()
 	}
 	return s, nil

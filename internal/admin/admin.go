@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,8 @@ type Options struct {
 	// Extra mounts more handlers on the admin listener by pattern (cmd adds
 	// the mod_cluster_manager page here).
 	Extra map[string]http.Handler
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool
 }
 
 // Handler serves the admin listener. Safe for concurrent use.
@@ -79,6 +82,13 @@ func New(store *registry.Store, opts Options) *Handler {
 	h.mux.HandleFunc("GET /api/v1/nodes", h.apiNodes)
 	h.mux.HandleFunc("GET /api/v1/nodes/{route}", h.apiNode)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if opts.Pprof {
+		h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		h.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	for pattern, handler := range opts.Extra {
 		h.mux.Handle(pattern, handler)
 	}

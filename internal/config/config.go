@@ -65,6 +65,9 @@ type Admin struct {
 	// Listen is "host:port" for the balancer-manager page, the API and
 	// /metrics; default "127.0.0.1:8090" (loopback). "" disables it.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener; default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Manager configures the MCMP manager listener (mod_cluster's

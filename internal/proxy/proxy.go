@@ -40,6 +40,10 @@ type Options struct {
 	// UseAlias routes to MCMP contexts only when the request's host is an
 	// alias of the context's virtual host (mod_cluster's UseAlias).
 	UseAlias bool
+	// Transport, when set, carries every request instead of the
+	// per-member transports (benchmarks and embedding). It sees requests
+	// already aimed at the chosen member.
+	Transport http.RoundTripper
 }
 
 // Handler proxies client requests to the members of the registry's
@@ -48,6 +52,7 @@ type Options struct {
 type Handler struct {
 	store     *registry.Store
 	useAlias  bool
+	transport http.RoundTripper // replaces the pool when set
 	log       *slog.Logger
 	access    *AccessLog
 	now       func() time.Time
@@ -60,8 +65,9 @@ type Handler struct {
 // New returns a Handler serving the routes of store.
 func New(store *registry.Store, opts Options) *Handler {
 	h := &Handler{
-		store:    store,
-		useAlias: opts.UseAlias,
+		store:     store,
+		useAlias:  opts.UseAlias,
+		transport: opts.Transport,
 		log:      cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
 		access:   opts.AccessLog,
 		now:      opts.Now,

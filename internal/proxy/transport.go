@@ -36,7 +36,11 @@ func (a attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body = x.body
 		}
 		m.Stats.Elected.Add(1)
-		resp, err := h.pool.get(m).RoundTrip(req)
+		var rt http.RoundTripper = h.transport
+		if rt == nil {
+			rt = h.pool.get(m)
+		}
+		resp, err := rt.RoundTrip(req)
 		if err == nil {
 			x.fault = FaultNone
 			if x.bal.FailOnStatus.Has(resp.StatusCode) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +295,88 @@ func TestNodeMember(t *testing.T) {
 	}
 	if c := m.Check; c == nil || c.Method != registry.CheckOPTIONS || c.URI != "*" || !c.Status.Has(404) || !c.Status.Has(503) {
 		t.Errorf("http node check: %+v (want OPTIONS *, any status)", c)
+	}
+}
+
+// bigRegistry holds the benchmark harness's "big" case: 2 + 998 members,
+// and 1,000 MCMP nodes with 10 contexts each.
+func bigRegistry(tb testing.TB) *registry.Snapshot {
+	tb.Helper()
+	s := registry.NewStore()
+	snap, err := s.Update(func(d *registry.Draft) error {
+		var ms []*registry.Member
+		for i := range 1000 {
+			m := member("http://10.1."+strconv.Itoa(i/250)+"."+strconv.Itoa(i%250)+":80", 1)
+			m.Route = "m" + strconv.Itoa(i)
+			if i >= 2 {
+				m.LBSet = 1
+			}
+			ms = append(ms, m)
+		}
+		if err := d.PutBalancer(balancer("be", ms...)); err != nil {
+			return err
+		}
+		if err := d.PutBalancer(&registry.Balancer{Name: "mycluster", StickySessionSep: '.', LBMethod: registry.Cluster, Cluster: &registry.ClusterSettings{}}); err != nil {
+			return err
+		}
+		d.SetRoutes([]*registry.Route{{Path: "/", Pass: true, BalancerName: "be", TargetPath: "/"}})
+		for n := range 1000 {
+			node := &registry.Node{ID: n, JVMRoute: "node" + strconv.Itoa(n), Balancer: "mycluster", Type: "http",
+				Host: "10.2." + strconv.Itoa(n/250) + "." + strconv.Itoa(n%250), Port: "8080",
+				Hosts: []registry.HostAlias{{ID: n, Vhost: 1, Alias: "localhost"}}}
+			for c := range 10 {
+				node.Contexts = append(node.Contexts, &registry.Context{ID: n*10 + c, Vhost: 1,
+					Path: "/app" + strconv.Itoa(n) + "/ctx" + strconv.Itoa(c), State: registry.ContextEnabled, Requests: new(atomic.Int64)})
+			}
+			if err := d.PutNode(node); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return snap
+}
+
+func TestMatchWithTenThousandContexts(t *testing.T) {
+	snap := bigRegistry(t)
+	if r, refs := snap.Match("/app517/ctx3/page", "", false); r != nil || len(refs) != 1 || refs[0].Node.JVMRoute != "node517" {
+		t.Fatalf("context match: %v %v", r, refs)
+	}
+	if r, refs := snap.Match("/static/logo.png", "", false); r == nil || refs != nil {
+		t.Fatalf("static route match: %v %v", r, refs)
+	}
+	for _, path := range []string{"/", "/static/logo.png", "/app517/ctx3/page;jsessionid=x.y"} {
+		if allocs := testing.AllocsPerRun(200, func() { snap.Match(path, "localhost", true) }); allocs != 0 {
+			t.Errorf("Match(%q) allocates %v times", path, allocs)
+		}
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	big := bigRegistry(b)
+	small := registry.NewStore()
+	snapSmall, _ := small.Update(func(d *registry.Draft) error {
+		d.SetRoutes([]*registry.Route{{Path: "/", Pass: true, BalancerName: "be", TargetPath: "/"}})
+		return d.PutBalancer(balancer("be", member("http://a:1", 1), member("http://b:1", 1)))
+	})
+	for _, tt := range []struct {
+		name string
+		snap *registry.Snapshot
+		path string
+	}{
+		{"2 members/static route", snapSmall, "/bar/pint"},
+		{"10000 contexts/static route", big, "/bar/pint"},
+		{"10000 contexts/context", big, "/app517/ctx3/page/x"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			big.Match("/", "", false) // build the context index outside the loop
+			for b.Loop() {
+				tt.snap.Match(tt.path, "", false)
+			}
+		})
 	}
 }

@@ -116,3 +116,23 @@ func TestResolveDrainKeepsStickyRequests(t *testing.T) {
 		t.Errorf("sticky request for a draining member: got %v, want the member", m)
 	}
 }
+
+func BenchmarkFind(b *testing.B) {
+	bal := &registry.Balancer{Name: "web", StickySession: []string{"JSESSIONID", "jsessionid"}, StickySessionSep: '.'}
+	for _, tt := range []struct{ name, target, cookie string }{
+		{"cookie", "http://lb/bar/pint?x=1", "theme=dark; JSESSIONID=0123456789ABCDEF0123456789ABCDEF.node2; lang=en"},
+		{"path parameter", "http://lb/bar/pint;jsessionid=0123456789ABCDEF.node2?x=1", ""},
+		{"none", "http://lb/bar/pint?x=1", "theme=dark; lang=en"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			r, _ := http.NewRequest("GET", tt.target, nil)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				session.Find(r, bal)
+			}
+		})
+	}
+}
