@@ -2,6 +2,7 @@ package health
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"log/slog"
 	"math/rand/v2"
@@ -38,22 +39,29 @@ type CheckerOptions struct {
 // first time after a random part of it so that many members are not
 // probed at once. Fails failures in a row set the member's C flag (it takes
 // no requests), Passes successes in a row clear it. It writes only the
-// members' Stats.
+// members' Stats. Its loop costs O(log n) per check; it walks all members
+// only when the registry changes.
 type Checker struct {
 	store  *registry.Store
 	probe  Prober
 	slots  int
 	log    *slog.Logger
 	states map[*registry.Stats]*checkState // owned by Run's goroutine
+	due    dueHeap                         // states not running, by next check
 }
 
+// checkState is one member's schedule and counters.
 type checkState struct {
+	m             *registry.Member // latest published copy
 	next          time.Time
 	passes, fails int
 	running       bool
+	gone          bool // the member left the registry
+	index         int  // in the heap; -1 when not in it
 }
 
 type checkResult struct {
+	st  *checkState
 	m   *registry.Member
 	err error
 }
@@ -82,45 +90,30 @@ func (c *Checker) Run(ctx context.Context) error {
 	running := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	snap := c.store.Load()
+	c.sync(snap, time.Now())
 	for {
-		snap := c.store.Load()
 		now := time.Now()
-		next := now.Add(time.Hour)
-		live := map[*registry.Stats]bool{}
-		for _, m := range members(snap) {
-			live[m.Stats] = true
-			st := c.states[m.Stats]
-			if st == nil {
-				st = &checkState{next: now.Add(time.Duration(rand.Int64N(int64(m.Check.Interval))))}
-				c.states[m.Stats] = st
-			}
-			if st.running {
-				continue
-			}
-			if !now.Before(st.next) && running < c.slots {
-				st.running = true
-				running++
-				wg.Go(func() {
-					pctx, cancel := context.WithTimeout(ctx, m.Check.Timeout)
-					defer cancel()
-					err := c.probe.Probe(pctx, m)
-					select {
-					case results <- checkResult{m, err}:
-					case <-ctx.Done():
-					}
-				})
-				continue
-			}
-			if st.next.Before(next) {
-				next = st.next
-			}
+		for running < c.slots && len(c.due) > 0 && !now.Before(c.due[0].next) {
+			st := heap.Pop(&c.due).(*checkState)
+			st.running = true
+			running++
+			m := st.m
+			wg.Go(func() {
+				pctx, cancel := context.WithTimeout(ctx, m.Check.Timeout)
+				defer cancel()
+				err := c.probe.Probe(pctx, m)
+				select {
+				case results <- checkResult{st, m, err}:
+				case <-ctx.Done():
+				}
+			})
 		}
-		for s := range c.states {
-			if !live[s] && !c.states[s].running {
-				delete(c.states, s)
-			}
+		wait := time.Hour
+		if len(c.due) > 0 && running < c.slots {
+			wait = max(c.due[0].next.Sub(now), 0)
 		}
-		timer.Reset(max(next.Sub(now), 0))
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -129,31 +122,55 @@ func (c *Checker) Run(ctx context.Context) error {
 			c.record(r, time.Now())
 		case <-timer.C:
 		case <-snap.Superseded():
+			snap = c.store.Load()
+			c.sync(snap, time.Now())
 		}
 	}
 }
 
-// members returns the members of snap that have an active check.
-func members(snap *registry.Snapshot) []*registry.Member {
-	var out []*registry.Member
+// sync brings the schedule in line with snap: new members get a first
+// check at a random point of their interval, changed ones their new
+// settings, departed ones are dropped.
+func (c *Checker) sync(snap *registry.Snapshot, now time.Time) {
+	live := map[*registry.Stats]bool{}
 	for _, b := range snap.Balancers() {
 		for _, m := range b.Members {
-			if m.Check != nil && m.Check.Method != registry.CheckNone && m.Check.Interval > 0 {
-				out = append(out, m)
+			if m.Check == nil || m.Check.Method == registry.CheckNone || m.Check.Interval <= 0 {
+				continue
 			}
+			live[m.Stats] = true
+			st := c.states[m.Stats]
+			if st == nil {
+				st = &checkState{m: m, index: -1, next: now.Add(time.Duration(rand.Int64N(int64(m.Check.Interval))))}
+				c.states[m.Stats] = st
+				heap.Push(&c.due, st)
+				continue
+			}
+			st.m = m
 		}
 	}
-	return out
+	for s, st := range c.states {
+		if live[s] {
+			continue
+		}
+		delete(c.states, s)
+		st.gone = true
+		if st.index >= 0 {
+			heap.Remove(&c.due, st.index)
+		}
+	}
 }
 
-// record counts a check result and moves the C flag.
+// record counts a check result, moves the C flag and schedules the next
+// check.
 func (c *Checker) record(r checkResult, now time.Time) {
-	st := c.states[r.m.Stats]
-	if st == nil {
+	st := r.st
+	st.running = false
+	if st.gone {
 		return
 	}
-	st.running = false
-	st.next = now.Add(r.m.Check.Interval)
+	st.next = now.Add(st.m.Check.Interval)
+	heap.Push(&c.due, st)
 	s := r.m.Stats
 	if r.err != nil {
 		st.fails, st.passes = st.fails+1, 0
@@ -170,4 +187,27 @@ func (c *Checker) record(r checkResult, now time.Time) {
 		s.RecoveredAt.Store(now.UnixNano())
 		c.log.Info("health check passes again; member back", "member", r.m.Name, "route", r.m.Route, "passes", st.passes)
 	}
+}
+
+// dueHeap orders waiting checks by their next time.
+type dueHeap []*checkState
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *dueHeap) Push(x any) {
+	st := x.(*checkState)
+	st.index = len(*h)
+	*h = append(*h, st)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	st := old[len(old)-1]
+	old[len(old)-1] = nil
+	st.index = -1
+	*h = old[:len(old)-1]
+	return st
 }
