@@ -196,21 +196,7 @@ func ParseForwardRequest(p []byte) (*ForwardRequest, error) {
 	f.Protocol, f.URI, f.RemoteAddr, f.RemoteHost, f.ServerName = d.string(), d.string(), d.string(), d.string(), d.string()
 	f.ServerPort = int(d.int())
 	f.IsSSL = d.byte() != 0
-	n := int(d.int())
-	for i := 0; i < n && d.err == nil; i++ {
-		var name string
-		if c := d.peekInt(); c&0xFF00 == 0xA000 {
-			d.int()
-			idx := int(c&0xFF) - 1
-			if idx < 0 || idx >= len(requestHeaders) {
-				return nil, d.fail(fmt.Sprintf("unknown request header code %#x", c))
-			}
-			name = requestHeaders[idx]
-		} else {
-			name = d.string()
-		}
-		f.Headers = append(f.Headers, Header{name, d.string()})
-	}
+	f.Headers = d.headers(requestHeaders[:])
 	for d.err == nil {
 		switch a := d.byte(); a {
 		case attrDone:
@@ -285,21 +271,7 @@ func ParseSendHeaders(p []byte) (*SendHeaders, error) {
 		return nil, d.fail("not a send-headers message")
 	}
 	s := &SendHeaders{Status: int(d.int()), Message: d.string()}
-	n := int(d.int())
-	for i := 0; i < n && d.err == nil; i++ {
-		var name string
-		if c := d.peekInt(); c&0xFF00 == 0xA000 {
-			d.int()
-			idx := int(c&0xFF) - 1
-			if idx < 0 || idx >= len(responseHeaders) {
-				return nil, d.fail(fmt.Sprintf("unknown response header code %#x", c))
-			}
-			name = responseHeaders[idx]
-		} else {
-			name = d.string()
-		}
-		s.Headers = append(s.Headers, Header{name, d.string()})
-	}
+	s.Headers = d.headers(responseHeaders[:])
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -373,6 +345,29 @@ func appendBool(b []byte, v bool) []byte {
 		return append(b, 1)
 	}
 	return append(b, 0)
+}
+
+// headers reads a header count and the headers; names are strings or
+// two-byte codes 0xA0nn naming codes[nn-1].
+func (d *decoder) headers(codes []string) []Header {
+	n := int(d.int())
+	var out []Header
+	for i := 0; i < n && d.err == nil; i++ {
+		var name string
+		if c := d.peekInt(); c&0xFF00 == 0xA000 {
+			d.int()
+			idx := int(c&0xFF) - 1
+			if idx < 0 || idx >= len(codes) {
+				d.fail(fmt.Sprintf("unknown header code %#x", c))
+				return nil
+			}
+			name = codes[idx]
+		} else {
+			name = d.string()
+		}
+		out = append(out, Header{name, d.string()})
+	}
+	return out
 }
 
 // decoder reads AJP types from a payload, remembering the first error.

@@ -155,14 +155,7 @@ func routeOf(r config.Route) *registry.Route {
 // command line overrides the format.
 func newLogger(w io.Writer, c config.Log, formatFlag string) *slog.Logger {
 	var level slog.Level
-	switch c.Level {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
+	level.UnmarshalText([]byte(c.Level)) // validated by config: debug, info, warn or error
 	opts := &slog.HandlerOptions{Level: level}
 	format := string(c.Format)
 	if formatFlag != "" {
