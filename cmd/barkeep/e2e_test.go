@@ -274,7 +274,9 @@ routes:
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b struct{ Members []struct{ Route, Status string } }
+		var b struct {
+			Members []struct{ Route, Status string }
+		}
 		json.NewDecoder(res.Body).Decode(&b)
 		res.Body.Close()
 		if len(b.Members) == 2 && b.Members[0].Status == "C" && b.Members[1].Status == "" {

@@ -68,10 +68,10 @@ func New(store *registry.Store, opts Options) *Handler {
 		store:     store,
 		useAlias:  opts.UseAlias,
 		transport: opts.Transport,
-		log:      cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
-		access:   opts.AccessLog,
-		now:      opts.Now,
-		poll:     cmp.Or(opts.WaitPoll, 100*time.Millisecond),
+		log:       cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
+		access:    opts.AccessLog,
+		now:       opts.Now,
+		poll:      cmp.Or(opts.WaitPoll, 100*time.Millisecond),
 	}
 	if h.now == nil {
 		h.now = time.Now
