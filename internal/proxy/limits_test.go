@@ -84,6 +84,7 @@ func TestMaxQueueTimesOut(t *testing.T) {
 	bal.Timeout = 5 * time.Second
 	f := newFixture(t, bal)
 	results := make(chan int, 3)
+	retryAfter := make(chan string, 3)
 	for range 3 {
 		go func() {
 			res, err := f.front.Client().Get(f.front.URL + "/bar/")
@@ -92,14 +93,15 @@ func TestMaxQueueTimesOut(t *testing.T) {
 				return
 			}
 			res.Body.Close()
+			retryAfter <- res.Header.Get("Retry-After")
 			results <- res.StatusCode
 		}()
 	}
 	<-a.started
 	<-a.started // two held; the third waits in the queue
 	stop := tick(f.clock, time.Second)
-	if status := <-results; status != http.StatusServiceUnavailable {
-		t.Errorf("queued request after the balancer timeout: %d, want 503", status)
+	if status, ra := <-results, <-retryAfter; status != http.StatusServiceUnavailable || ra != "1" {
+		t.Errorf("queued request after the balancer timeout: %d Retry-After %q, want 503 and 1", status, ra)
 	}
 	stop()
 	close(a.release)

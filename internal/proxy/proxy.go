@@ -195,11 +195,16 @@ func (h *Handler) wait(x *exchange) *registry.Member {
 }
 
 // unavailable answers 503 with a Retry-After of the time until the first
-// member leaves error state (at least 1 s; 60 s when none will by itself).
+// member leaves error state (at least 1 s; 1 s when members are usable but
+// full; 60 s when none will come back by itself).
 func (h *Handler) unavailable(x *exchange) {
 	now := h.now()
 	next := time.Duration(0)
 	for _, m := range x.bal.Members {
+		if m.Usable(now.UnixNano()) {
+			next = time.Nanosecond // at its max: a slot frees up soon
+			break
+		}
 		if at, ok := m.RetryAt(now.UnixNano()); ok {
 			if d := at.Sub(now); next == 0 || d < next {
 				next = d
