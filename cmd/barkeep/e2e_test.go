@@ -21,6 +21,20 @@ import (
 // and returns its client and admin base URLs.
 func startServe(t *testing.T, cfgText string) (front, admin string) {
 	t.Helper()
+	s := startServer(t, cfgText)
+	return "http://" + s.clientAddrs[0], "http://" + s.adminAddr
+}
+
+// startServeTLS is startServe returning the first TLS listener's address.
+func startServeTLS(t *testing.T, cfgText string) string {
+	t.Helper()
+	return startServer(t, cfgText).tlsAddrs[0]
+}
+
+// startServer runs barkeep in this process on cfgText; SIGHUP reloads
+// cfgText again.
+func startServer(t *testing.T, cfgText string) *server {
+	t.Helper()
 	cfg, err := config.Parse("e2e.yaml", []byte(cfgText))
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +42,9 @@ func startServe(t *testing.T, cfgText string) (front, admin string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *server, 1)
 	done := make(chan error, 1)
+	load := func() (*config.Config, error) { return config.Parse("e2e.yaml", []byte(cfgText)) }
 	go func() {
-		done <- serve(ctx, cfg, nil, serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
+		done <- serve(ctx, cfg, load, serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -39,11 +54,11 @@ func startServe(t *testing.T, cfgText string) (front, admin string) {
 	})
 	select {
 	case s := <-ready:
-		return "http://" + s.clientAddrs[0], "http://" + s.adminAddr
+		return s
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
-	return "", ""
+	return nil
 }
 
 func TestKilledMemberFailoverShowsErr(t *testing.T) {

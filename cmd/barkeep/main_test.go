@@ -245,7 +245,7 @@ func TestServeReloadAndGracefulStop(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	defer cmd.Process.Kill()
 
-	m := waitForMatch(t, &stderr, regexp.MustCompile(`"msg":"barkeep started","listen":"([^"]+)","admin":"([^"]+)"`))
+	m := waitForMatch(t, &stderr, regexp.MustCompile(`"msg":"barkeep started","listen":"([^"]+)","tls":"[^"]*","admin":"([^"]+)"`))
 	front, admin := "http://"+m[1], "http://"+m[2]
 	get := func(path string) string {
 		res, err := http.Get(front + path)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/admin"
@@ -34,10 +35,12 @@ type server struct {
 	proxy        *proxy.Handler
 	access       *proxy.AccessLog
 	accessCloser io.Closer
-	mcmp         *mcmpserver.Server // nil without a manager listener
+	mcmp         *mcmpserver.Server              // nil without a manager listener
+	cert         atomic.Pointer[tls.Certificate] // of the TLS client listeners; SIGHUP reloads it
 	servers      []*http.Server
 	listeners    []net.Listener
 	clientAddrs  []string
+	tlsAddrs     []string
 	adminAddr    string
 	managerAddr  string
 }
@@ -74,6 +77,9 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		s.listen(l, refuseMCMP(s.proxy), cfg.Server.IdleTimeout)
 		s.clientAddrs = append(s.clientAddrs, l.Addr().String())
 	}
+	if err := s.listenTLS(cfg.TLS); err != nil {
+		return nil, err
+	}
 	extra := map[string]http.Handler{}
 	if cfg.Manager.Listen != "" {
 		if err := s.startManager(cfg.Manager, opts.version); err != nil {
@@ -90,6 +96,40 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		s.adminAddr = l.Addr().String()
 	}
 	return s, nil
+}
+
+// listenTLS binds the TLS client listeners: HTTP/2 and HTTP/1.1 by ALPN,
+// with the certificate held in s.cert so SIGHUP can replace it.
+func (s *server) listenTLS(t config.TLS) error {
+	if len(t.Listen) == 0 {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate: %w", err)
+	}
+	s.cert.Store(&cert)
+	minVersion := uint16(tls.VersionTLS12)
+	if t.MinVersion == "1.3" {
+		minVersion = tls.VersionTLS13
+	}
+	for _, addr := range t.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("TLS client listener: %w", err)
+		}
+		s.listen(l, refuseMCMP(s.proxy), s.cfg.Server.IdleTimeout)
+		srv := s.servers[len(s.servers)-1]
+		srv.TLSConfig = &tls.Config{
+			MinVersion:     minVersion,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+		}
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetHTTP2(true)
+		s.tlsAddrs = append(s.tlsAddrs, l.Addr().String())
+	}
+	return nil
 }
 
 // startManager builds the MCMP manager, restores its persisted nodes and
@@ -179,7 +219,11 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 	for i, srv := range s.servers {
 		l := s.listeners[i]
 		wg.Go(func() {
-			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			serve := srv.Serve
+			if srv.TLSConfig != nil {
+				serve = func(l net.Listener) error { return srv.ServeTLS(l, "", "") }
+			}
+			if err := serve(l); !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("listener failed", "addr", l.Addr().String(), "err", err)
 			}
 		})
@@ -196,7 +240,8 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 			}
 		})
 	}
-	s.log.Info("barkeep started", "listen", strings.Join(s.clientAddrs, ","), "admin", s.adminAddr, "manager", s.managerAddr,
+	s.log.Info("barkeep started", "listen", strings.Join(s.clientAddrs, ","), "tls", strings.Join(s.tlsAddrs, ","),
+		"admin", s.adminAddr, "manager", s.managerAddr,
 		"balancers", len(s.store.Load().Balancers()))
 
 	for done := false; !done; {
@@ -250,9 +295,18 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		s.log.Error("configuration reload refused; the running configuration stays", "err", err)
 		return
 	}
+	if len(s.tlsAddrs) > 0 {
+		if cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key); err != nil {
+			s.log.Error("TLS certificate not reloaded; the running one stays", "err", err)
+		} else {
+			s.cert.Store(&cert)
+			s.log.Info("TLS certificate reloaded", "cert", c.TLS.Cert)
+		}
+	}
 	if !slices.Equal(c.Listen, s.cfg.Listen) || c.Admin != s.cfg.Admin || c.Server != s.cfg.Server ||
-		c.Log != s.cfg.Log || c.AccessLog != s.cfg.AccessLog || !reflect.DeepEqual(c.Manager, s.cfg.Manager) {
-		s.log.Warn("listen, admin, manager, server, log and access_log settings changed; they take effect at the next restart")
+		c.Log != s.cfg.Log || c.AccessLog != s.cfg.AccessLog || !reflect.DeepEqual(c.Manager, s.cfg.Manager) ||
+		!slices.Equal(c.TLS.Listen, s.cfg.TLS.Listen) || c.TLS.MinVersion != s.cfg.TLS.MinVersion {
+		s.log.Warn("listen, tls.listen, tls.min_version, admin, manager, server, log and access_log settings changed; they take effect at the next restart")
 	}
 	s.log.Info("configuration reloaded", "version", snap.Version, "balancers", len(snap.Balancers()), "routes", len(snap.Routes()))
 }

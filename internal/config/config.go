@@ -22,6 +22,8 @@ type Config struct {
 	// Listen holds the client listeners, "host:port"; default
 	// ["127.0.0.1:8000"].
 	Listen []string `yaml:"listen"`
+	// TLS adds client listeners that terminate TLS.
+	TLS TLS `yaml:"tls"`
 	// Server tunes the client listeners.
 	Server Server `yaml:"server"`
 	// Admin is the console, API and metrics listener.
@@ -42,6 +44,20 @@ type Config struct {
 
 	file string
 	pos  map[string]int // field path -> line
+}
+
+// TLS configures the TLS client listeners. They serve HTTP/2 and
+// HTTP/1.1 (ALPN) with the same routes as the plain listeners.
+type TLS struct {
+	// Listen holds the TLS client listeners, "host:port"; default none.
+	Listen []string `yaml:"listen"`
+	// Cert and Key are PEM files: the certificate chain and its key.
+	// SIGHUP reads them again (a renewed certificate needs no restart).
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// MinVersion is the oldest TLS version accepted: "1.2" (default) or
+	// "1.3".
+	MinVersion string `yaml:"min_version"`
 }
 
 // Server tunes the HTTP server behind the client listeners.
@@ -251,6 +267,7 @@ type Route struct {
 
 func (c *Config) setDefaults() {
 	c.Listen = []string{"127.0.0.1:8000"}
+	c.TLS.MinVersion = "1.2"
 	c.Server = Server{
 		ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ShutdownTimeout: 30 * time.Second,

@@ -21,6 +21,7 @@ func TestIssueExampleLoads(t *testing.T) {
 	one := 1
 	want := &config.Config{
 		Listen: []string{"127.0.0.1:8000"},
+		TLS:    config.TLS{MinVersion: "1.2"},
 		Server: config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second},
 		Admin:  config.Admin{Listen: "127.0.0.1:8090"},
 		Manager: config.Manager{Allow: []string{"127.0.0.0/8", "::1/128"}, Balancer: "mycluster",

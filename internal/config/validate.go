@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -60,6 +61,7 @@ func (c *Config) validate() []Problem {
 	if c.Admin.Listen != "" {
 		v.hostPort("admin.listen", c.Admin.Listen)
 	}
+	v.tls()
 	v.manager()
 	if c.Server.MaxHeaderBytes < 1024 {
 		v.fail("server.max_header_bytes", "%d is too small (at least 1024)", c.Server.MaxHeaderBytes)
@@ -90,6 +92,26 @@ func (c *Config) validate() []Problem {
 	}
 	v.routes(names)
 	return v.problems
+}
+
+func (v *validator) tls() {
+	t := &v.c.TLS
+	for i, addr := range t.Listen {
+		v.hostPort(fmt.Sprintf("tls.listen[%d]", i), addr)
+	}
+	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+		v.fail("tls.min_version", "%q: want 1.2 or 1.3", t.MinVersion)
+	}
+	if len(t.Listen) == 0 {
+		return
+	}
+	for _, f := range []struct{ field, path string }{{"tls.cert", t.Cert}, {"tls.key", t.Key}} {
+		if f.path == "" {
+			v.fail(f.field, "TLS listeners need a certificate and its key")
+		} else if _, err := os.Stat(f.path); err != nil {
+			v.fail(f.field, "%v", err)
+		}
+	}
 }
 
 func (v *validator) manager() {
