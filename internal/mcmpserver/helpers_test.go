@@ -14,28 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
-
-// clock is a fake time source the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // cluster is a manager listener and a client listener over one registry.
 type cluster struct {
@@ -43,12 +26,12 @@ type cluster struct {
 	srv   *mcmpserver.Server
 	mgr   *httptest.Server
 	front *httptest.Server
-	clock *clock
+	clock *fakeclock.Clock
 }
 
 func newCluster(t *testing.T, configure ...func(*mcmpserver.Options)) *cluster {
 	t.Helper()
-	c := &cluster{store: registry.NewStore(), clock: &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
+	c := &cluster{store: registry.NewStore(), clock: fakeclock.New()}
 	opts := mcmpserver.Options{Now: c.clock.Now, Log: slog.New(slog.DiscardHandler), Release: "barkeep/test"}
 	for _, f := range configure {
 		f(&opts)

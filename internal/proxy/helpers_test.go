@@ -13,29 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
-
-// clock is a fake time source the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // syncBuffer is a bytes.Buffer safe for the access log and the test.
 type syncBuffer struct {
@@ -98,7 +79,7 @@ func web(members ...*registry.Member) *registry.Balancer {
 
 type fixture struct {
 	store  *registry.Store
-	clock  *clock
+	clock  *fakeclock.Clock
 	front  *httptest.Server
 	access *syncBuffer
 	log    *proxy.AccessLog
@@ -112,7 +93,7 @@ func barRoute() *registry.Route {
 
 func newFixture(t *testing.T, b *registry.Balancer, routes ...*registry.Route) *fixture {
 	t.Helper()
-	f := &fixture{store: registry.NewStore(), clock: newClock(), access: &syncBuffer{}}
+	f := &fixture{store: registry.NewStore(), clock: fakeclock.New(), access: &syncBuffer{}}
 	if len(routes) == 0 {
 		routes = []*registry.Route{barRoute()}
 	}

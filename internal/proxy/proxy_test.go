@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
@@ -403,7 +404,7 @@ func TestBalancerTimeoutWaitsForAMember(t *testing.T) {
 }
 
 // tick advances c by step every millisecond of real time until stopped.
-func tick(c *clock, step time.Duration) (stop func()) {
+func tick(c *fakeclock.Clock, step time.Duration) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
