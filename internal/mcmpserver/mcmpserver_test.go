@@ -530,6 +530,7 @@ func TestManagerPageCommands(t *testing.T) {
 	status, html := page("")
 	nonce := c.srv.Nonce()
 	for _, want := range []string{"<h1>barkeep/test</h1>", "Node node1 (http://10.0.0.5:8009)", "Status: OK", "LBGroup dom1",
+		"Balancer mycluster:", "StickySession: On, Cookie: JSESSIONID, Path: jsessionid, StickySessionForce: On",
 		"/app, Status: ENABLED Request: 0", "nonce=" + nonce + "&amp;Cmd=DISABLE-APP&amp;Range=CONTEXT&amp;JVMRoute=node1&amp;Alias=localhost&amp;Context=%2fapp"} {
 		if status != 200 || !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)

@@ -100,7 +100,9 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		data.Failed = mcmp.MessUnsupported
 	}
-	data.Groups = groups(p.s.store.Load(), p.s.now().UnixNano())
+	snap := p.s.store.Load()
+	data.Balancers = tableOf(snap).Balancers
+	data.Groups = groups(snap, p.s.now().UnixNano())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := pageTemplate.Execute(w, data); err != nil {
@@ -145,6 +147,7 @@ type pageData struct {
 	Release, Nonce string
 	Output         string // text answer of a command, shown before the page
 	Failed         string
+	Balancers      []mcmp.TableBalancer
 	Groups         []pageGroup
 }
 
