@@ -11,12 +11,13 @@ import (
 	"testing"
 
 	"github.com/barkeep-lb/barkeep/ajp"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // container is a fake AJP13 container on loopback, written with the
 // package's own codec as a container would use it.
 type container struct {
-	l       net.Listener
+	address string
 	conns   atomic.Int32
 	handler func(s *stream, fr *ajp.ForwardRequest)
 	// silent makes the container accept connections and never answer.
@@ -37,36 +38,15 @@ type stream struct {
 
 func newContainer(t *testing.T, packetSize int, handler func(s *stream, fr *ajp.ForwardRequest)) *container {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &container{l: l, handler: handler}
-	done := make(chan struct{})
-	var open []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.conns.Add(1)
-			open = append(open, nc)
-			go c.serve(&stream{nc: nc, br: bufio.NewReader(nc), buf: make([]byte, packetSize), size: packetSize})
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, nc := range open {
-			nc.Close()
-		}
+	c := &container{handler: handler}
+	c.address = testnet.Serve(t, func(nc net.Conn) {
+		c.conns.Add(1)
+		c.serve(&stream{nc: nc, br: bufio.NewReader(nc), buf: make([]byte, packetSize), size: packetSize})
 	})
 	return c
 }
 
-func (c *container) addr() string { return c.l.Addr().String() }
+func (c *container) addr() string { return c.address }
 
 func (c *container) serve(s *stream) {
 	defer s.nc.Close()

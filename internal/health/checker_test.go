@@ -20,6 +20,7 @@ import (
 	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 func okStatus() registry.StatusSet {
@@ -181,7 +182,7 @@ func TestHTTPChecks(t *testing.T) {
 		{"GET 404", member(healthy.URL, get("/nope", "", nil)), false},
 		{"HEAD", member(healthy.URL, &registry.HealthCheck{Method: registry.CheckHEAD, URI: "/health?deep=1", Status: okStatus()}), true},
 		{"OPTIONS *", member(healthy.URL, &registry.HealthCheck{Method: registry.CheckOPTIONS, URI: "*", Status: okStatus()}), true},
-		{"closed port", member("http://"+closedPort(t), &registry.HealthCheck{Method: registry.CheckTCP}), false},
+		{"closed port", member("http://"+testnet.ClosedAddr(t), &registry.HealthCheck{Method: registry.CheckTCP}), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,58 +193,22 @@ func TestHTTPChecks(t *testing.T) {
 	}
 }
 
-func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestCPINGChecks(t *testing.T) {
 	// An AJP port that accepts but never answers.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, c)
-		}
-	}()
+	silent := testnet.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	// An AJP port that answers CPING.
-	alive, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alive.Close()
-	go func() {
-		for {
-			c, err := alive.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16)
-				if p, err := ajp.ReadPacket(bufio.NewReader(c), buf, ajp.MagicToContainer); err == nil && p[0] == ajp.CodeCPing {
-					c.Write(ajp.AppendPacket(nil, ajp.MagicFromContainer, []byte{ajp.CodeCPong}))
-				}
-			}()
+	alive := testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 16)
+		if p, err := ajp.ReadPacket(bufio.NewReader(c), buf, ajp.MagicToContainer); err == nil && p[0] == ajp.CodeCPing {
+			c.Write(ajp.AppendPacket(nil, ajp.MagicFromContainer, []byte{ajp.CodeCPong}))
 		}
-	}()
+	})
 	cping := &registry.HealthCheck{Method: registry.CheckCPING}
-	if err := probe(t, member("ajp://"+silent.Addr().String(), cping)); !errors.Is(err, ajp.ErrPing) {
+	if err := probe(t, member("ajp://"+silent, cping)); !errors.Is(err, ajp.ErrPing) {
 		t.Errorf("CPING of a port that never answers: %v, want ErrPing", err)
 	}
-	if err := probe(t, member("ajp://"+alive.Addr().String(), cping)); err != nil {
+	if err := probe(t, member("ajp://"+alive, cping)); err != nil {
 		t.Errorf("CPING of a live container: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // ajpContainer serves AJP13 on loopback: it answers every forward request
@@ -19,67 +20,43 @@ import (
 // silent it accepts and never answers.
 func ajpContainer(t *testing.T, route string, silent bool) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	return testnet.Serve(t, func(nc net.Conn) {
+		if silent {
+			io.Copy(io.Discard, nc)
+			return
+		}
+		br := bufio.NewReader(nc)
+		buf := make([]byte, ajp.DefaultPacketSize)
 		for {
-			nc, err := l.Accept()
+			p, err := ajp.ReadPacket(br, buf, ajp.MagicToContainer)
 			if err != nil {
 				return
 			}
-			conns = append(conns, nc)
-			go func() {
-				br := bufio.NewReader(nc)
-				buf := make([]byte, ajp.DefaultPacketSize)
-				for {
-					if silent {
-						io.Copy(io.Discard, nc)
-						return
-					}
-					p, err := ajp.ReadPacket(br, buf, ajp.MagicToContainer)
-					if err != nil {
-						return
-					}
-					if p[0] == ajp.CodeCPing {
-						nc.Write(ajp.AppendPacket(nil, ajp.MagicFromContainer, []byte{ajp.CodeCPong}))
-						continue
-					}
-					fr, err := ajp.ParseForwardRequest(p)
-					if err != nil {
-						return
-					}
-					host, cookie := "", ""
-					for _, h := range fr.Headers {
-						switch strings.ToLower(h.Name) {
-						case "host":
-							host = h.Value
-						case "cookie":
-							cookie = h.Value
-						}
-					}
-					body := route + " uri=" + fr.URI + " remote=" + fr.RemoteAddr + " host=" + host + " secret=" + fr.Secret + " cookie=" + cookie
-					sh := ajp.SendHeaders{Status: 200, Headers: []ajp.Header{{Name: "Set-Cookie", Value: "JSESSIONID=S." + route + "; Path=/bar"}}}
-					out := ajp.AppendPacket(nil, ajp.MagicFromContainer, sh.AppendPayload(nil))
-					out = ajp.AppendPacket(out, ajp.MagicFromContainer, ajp.AppendBodyChunk(nil, []byte(body)))
-					out = ajp.AppendPacket(out, ajp.MagicFromContainer, []byte{ajp.CodeEndResponse, 1})
-					nc.Write(out)
+			if p[0] == ajp.CodeCPing {
+				nc.Write(ajp.AppendPacket(nil, ajp.MagicFromContainer, []byte{ajp.CodeCPong}))
+				continue
+			}
+			fr, err := ajp.ParseForwardRequest(p)
+			if err != nil {
+				return
+			}
+			host, cookie := "", ""
+			for _, h := range fr.Headers {
+				switch strings.ToLower(h.Name) {
+				case "host":
+					host = h.Value
+				case "cookie":
+					cookie = h.Value
 				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
+			}
+			body := route + " uri=" + fr.URI + " remote=" + fr.RemoteAddr + " host=" + host + " secret=" + fr.Secret + " cookie=" + cookie
+			sh := ajp.SendHeaders{Status: 200, Headers: []ajp.Header{{Name: "Set-Cookie", Value: "JSESSIONID=S." + route + "; Path=/bar"}}}
+			out := ajp.AppendPacket(nil, ajp.MagicFromContainer, sh.AppendPayload(nil))
+			out = ajp.AppendPacket(out, ajp.MagicFromContainer, ajp.AppendBodyChunk(nil, []byte(body)))
+			out = ajp.AppendPacket(out, ajp.MagicFromContainer, []byte{ajp.CodeEndResponse, 1})
+			nc.Write(out)
 		}
 	})
-	return l.Addr().String()
 }
 
 func ajpMember(addr, route string) *registry.Member {

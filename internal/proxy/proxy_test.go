@@ -17,6 +17,7 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 func TestStickySessions(t *testing.T) {
@@ -198,7 +199,7 @@ func TestFailoverWhenMemberKilled(t *testing.T) {
 
 func TestRefusedConnectionIsRetriedElsewhere(t *testing.T) {
 	oak := pub(t, "oak")
-	dead := memberAt(freePort(t), "dead")
+	dead := memberAt(testnet.ClosedAddr(t), "dead")
 	f := newFixture(t, web(dead, member(oak, "oak"))) // byrequests tries dead first
 	status, body, _ := f.get(t, "/bar/", "")
 	if status != 200 || body != "oak" {
@@ -219,7 +220,7 @@ func TestPostWithBodyIsRetriedOnlyWhenNothingWasSent(t *testing.T) {
 		w.Write(body)
 	}))
 	t.Cleanup(echo.Close)
-	dead := memberAt(freePort(t), "dead")
+	dead := memberAt(testnet.ClosedAddr(t), "dead")
 	f := newFixture(t, web(dead, member(echo, "echo")))
 	res, err := f.front.Client().Post(f.front.URL+"/bar/", "text/plain", strings.NewReader("a pint of bitter"))
 	if err != nil {
@@ -233,7 +234,7 @@ func TestPostWithBodyIsRetriedOnlyWhenNothingWasSent(t *testing.T) {
 
 	// A member that reads the request and then drops the connection: the
 	// POST went out, so it is not sent again.
-	reset := rawServer(t, func(c net.Conn) {
+	reset := testnet.Serve(t, func(c net.Conn) {
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		c.(*net.TCPConn).SetLinger(0)
@@ -258,39 +259,9 @@ func TestPostWithBodyIsRetriedOnlyWhenNothingWasSent(t *testing.T) {
 	}
 }
 
-// rawServer accepts TCP connections on loopback and hands each to serve.
-func rawServer(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			serve(c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 func TestHungMemberTimesOut(t *testing.T) {
-	hung := rawServer(t, func(c net.Conn) {
-		go io.Copy(io.Discard, c) // reads the request, never answers
+	hung := testnet.Serve(t, func(c net.Conn) {
+		io.Copy(io.Discard, c) // reads the request, never answers
 	})
 	m := memberAt(hung, "hung")
 	m.Timeout = 200 * time.Millisecond
@@ -305,7 +276,7 @@ func TestHungMemberTimesOut(t *testing.T) {
 }
 
 func TestGarbageResponse(t *testing.T) {
-	garbage := rawServer(t, func(c net.Conn) {
+	garbage := testnet.Serve(t, func(c net.Conn) {
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		io.WriteString(c, "THIS IS NOT HTTP\r\n\r\n")

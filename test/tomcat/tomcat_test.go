@@ -29,6 +29,7 @@ import (
 	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 const catalinaHome = "/usr/share/tomcat10"
@@ -81,16 +82,6 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // tomcat is one private Tomcat instance.
 type tomcat struct {
 	route string
@@ -113,11 +104,12 @@ func start(t *testing.T, route, webapps string) *tomcat {
 		}
 		write(t, filepath.Join(base, "conf", f), string(b))
 	}
-	port := freePort(t)
+	addr := testnet.ClosedAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
 	write(t, filepath.Join(base, "conf", "server.xml"), fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <Server port="-1" shutdown="SHUTDOWN">
   <Service name="Catalina">
-    <Connector protocol="AJP/1.3" address="127.0.0.1" port="%d" secret="%s" secretRequired="true" maxPostSize="-1"/>
+    <Connector protocol="AJP/1.3" address="127.0.0.1" port="%s" secret="%s" secretRequired="true" maxPostSize="-1"/>
     <Engine name="Catalina" defaultHost="localhost" jvmRoute="%s">
       <Host name="localhost" appBase="%s" unpackWARs="false" autoDeploy="false"/>
     </Engine>
@@ -127,7 +119,7 @@ func start(t *testing.T, route, webapps string) *tomcat {
 	for _, d := range []string{"logs", "temp", "work"} {
 		os.MkdirAll(filepath.Join(base, d), 0o755)
 	}
-	tc := &tomcat{route: route, addr: fmt.Sprintf("127.0.0.1:%d", port), log: new(bytes.Buffer)}
+	tc := &tomcat{route: route, addr: addr, log: new(bytes.Buffer)}
 	tc.cmd = exec.Command(filepath.Join(catalinaHome, "bin", "catalina.sh"), "run")
 	tc.cmd.Env = append(os.Environ(), "CATALINA_HOME="+catalinaHome, "CATALINA_BASE="+base,
 		"CATALINA_TMPDIR="+filepath.Join(base, "temp"), "JAVA_OPTS=-Xmx128m -Xss512k -Dbarkeep.route="+route)

@@ -1,0 +1,57 @@
+// Package testnet gives tests raw TCP servers and free addresses on
+// loopback (127.0.0.1), for members that misbehave below HTTP: hung,
+// resetting, speaking garbage or AJP.
+package testnet
+
+import (
+	"net"
+	"testing"
+)
+
+// Serve listens on 127.0.0.1 and runs serve on a goroutine of its own for
+// every connection it accepts. When the test ends the listener and every
+// accepted connection are closed (serve sees its reads fail). It returns
+// the listener's address, "127.0.0.1:PORT"; a failure to listen ends the
+// test.
+func Serve(tb testing.TB, serve func(net.Conn)) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var conns []net.Conn // the accept loop's until done is closed
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			go serve(c)
+		}
+	}()
+	tb.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// ClosedAddr returns a loopback address, "127.0.0.1:PORT", on which nothing
+// listens: a port the kernel just handed out and that was released again,
+// so a connection to it is refused.
+func ClosedAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
