@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -310,8 +311,9 @@ func TestMaxLeavesFullMembersOut(t *testing.T) {
 	for _, m := range b.Members {
 		m.Max = 2
 	}
-	if !b.Members[0].Acquire() || !b.Members[0].Acquire() || b.Members[0].Acquire() {
-		t.Fatal("Acquire does not stop at max 2")
+	a := b.Members[0]
+	if got := []bool{a.Acquire(), a.Acquire(), a.Acquire()}; !slices.Equal(got, []bool{true, true, false}) {
+		t.Fatalf("three Acquire calls with max 2 = %v, want [true true false]", got)
 	}
 	for i := range 10 {
 		if m, _ := balancer.Select(b, balancer.Pick{Seq: uint64(i), Now: now.UnixNano()}); m.Route != "b" {

@@ -41,6 +41,3 @@ func Succeed(m *registry.Member, now int64) {
 		m.Stats.RecoveredAt.Store(now) // slow start begins
 	}
 }
-
-// Reset clears m's error state at once, as an operator does.
-func Reset(m *registry.Member) { m.Stats.ErrorTime.Store(0) }

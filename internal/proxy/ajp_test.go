@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/ajp"
-	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
@@ -105,7 +104,7 @@ func TestAJPPingTimeoutFailsOver(t *testing.T) {
 		t.Error("member without CPONG not in error state")
 	}
 	// A POST with a body may also go elsewhere: nothing was sent.
-	health.Reset(f.member("hung"))
+	f.clock.Advance(f.member("hung").Retry) // its retry is due
 	f.member("hung").Stats.Elected.Store(0)
 	res, err := f.front.Client().Post(f.front.URL+"/bar/", "text/plain", strings.NewReader("data"))
 	if err != nil {
