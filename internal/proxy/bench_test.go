@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/barkeep-lb/barkeep/internal/proxy"
@@ -53,7 +54,11 @@ func benchRequest() *http.Request {
 
 func benchServe(b *testing.B, h http.Handler) {
 	b.Helper()
-	req := benchRequest()
+	benchServeRequest(b, h, benchRequest())
+}
+
+func benchServeRequest(b *testing.B, h http.Handler, req *http.Request) {
+	b.Helper()
 	w := &benchRecorder{h: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -96,4 +101,36 @@ func BenchmarkPlainReverseProxy(b *testing.B) {
 		Transport: stub{make([]byte, 100)},
 	}
 	benchServe(b, rp)
+}
+
+// BenchmarkHandlerMCMP is BenchmarkHandler for requests routed by MCMP
+// context rows: two nodes of one cluster balancer serving /bar; a request
+// with its session on node2, and one without a session.
+func BenchmarkHandlerMCMP(b *testing.B) {
+	store := registry.NewStore()
+	_, err := store.Update(func(d *registry.Draft) error {
+		if err := d.PutBalancer(&registry.Balancer{Name: "mycluster", StickySession: []string{"JSESSIONID"}, StickySessionSep: '.',
+			LBMethod: registry.Cluster, Cluster: &registry.ClusterSettings{}}); err != nil {
+			return err
+		}
+		for i, route := range []string{"node1", "node2"} {
+			n := &registry.Node{ID: i, JVMRoute: route, Balancer: "mycluster", Type: "http", Host: "127.0.0.1", Port: strconv.Itoa(27081 + i),
+				Hosts:    []registry.HostAlias{{ID: i, Vhost: 1, Alias: "localhost"}},
+				Contexts: []*registry.Context{{ID: i, Vhost: 1, Path: "/bar", State: registry.ContextEnabled, Requests: new(atomic.Int64)}}}
+			if err := d.PutNode(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler), Transport: stub{make([]byte, 100)}})
+	b.Run("sticky", func(b *testing.B) { benchServe(b, h) })
+	b.Run("new session", func(b *testing.B) {
+		req := benchRequest()
+		req.Header.Del("Cookie")
+		benchServeRequest(b, h, req)
+	})
 }

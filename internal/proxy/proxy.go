@@ -110,7 +110,8 @@ type exchange struct {
 	retries  int               // attempts after the first
 	triedBuf [4]*registry.Member
 	tried    []*registry.Member
-	body     *countingBody // client request body, nil when empty
+	skipBuf  [maxFull + 4]*registry.Member // tried plus members found full
+	body     *countingBody                 // client request body, nil when empty
 	resp     countingResponse
 	fault    Fault
 }

@@ -93,9 +93,8 @@ func (h *Handler) choose(x *exchange) *registry.Member {
 // tried and takes one of its slots. A member that filled up between the
 // choice and the taking is skipped.
 func (h *Handler) balance(x *exchange, now int64, tried []*registry.Member) *registry.Member {
-	var full [4]*registry.Member
 	skip := tried
-	for range len(full) {
+	for range maxFull {
 		m, err := balancer.Select(x.bal, balancer.Pick{
 			Seq: x.bal.Stats.Seq.Add(1) - 1, Rand: rand.Uint64(), Now: now, Tried: skip,
 		})
@@ -105,9 +104,19 @@ func (h *Handler) balance(x *exchange, now int64, tried []*registry.Member) *reg
 		if h.acquire(x, m) {
 			return m
 		}
-		skip = append(append(full[:0:0], skip...), m)
+		skip = x.skip(skip, m)
 	}
 	return nil
+}
+
+// maxFull is how many members found full (at their max) one selection
+// skips before it gives up and the request waits.
+const maxFull = 4
+
+// skip returns tried plus m in x's scratch buffer (tried itself is left
+// alone: it is the request's list of failed members).
+func (x *exchange) skip(tried []*registry.Member, m *registry.Member) []*registry.Member {
+	return append(append(x.skipBuf[:0], tried...), m)
 }
 
 // acquire takes a slot of m (its Busy count, bounded by its Max) for the
@@ -198,10 +207,9 @@ func (h *Handler) next(x *exchange, tried []*registry.Member) *registry.Member {
 // selectCluster asks the cluster lbmethod for a row whose member has a
 // free slot, and takes it.
 func (h *Handler) selectCluster(x *exchange) *registry.ContextRef {
-	var full [4]*registry.Member
 	saved := x.cp.Tried
 	defer func() { x.cp.Tried = saved }()
-	for range len(full) {
+	for range maxFull {
 		r := balancer.SelectCluster(x.refs, &x.cp)
 		if r == nil {
 			return nil
@@ -209,7 +217,7 @@ func (h *Handler) selectCluster(x *exchange) *registry.ContextRef {
 		if h.acquire(x, r.Member) {
 			return r
 		}
-		x.cp.Tried = append(append(full[:0:0], x.cp.Tried...), r.Member)
+		x.cp.Tried = x.skip(x.cp.Tried, r.Member)
 	}
 	return nil
 }
