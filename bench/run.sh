@@ -14,7 +14,8 @@
 #   bench/run.sh summary FILE.tsv      re-print medians/ratios from a results file
 #
 # PEER: barkeep | barkeep-log | barkeep-big | goproxy | haproxy | nginx | httpd |
-#   caddy | caddy-hc | direct | custom
+#   caddy | caddy-hc | direct | custom | h1proto-transport | h1proto-loop |
+#   h1proto-floor (measurement prototypes, see examples/h1proto/main.go)
 #   (any peers/<name>.{cfg,conf,Caddyfile} whose name starts with one of the
 #    proxy names works too). direct = wrk straight to backend node1 (ceiling).
 #
@@ -180,6 +181,7 @@ build_backend() {
 	mkdir -p "$BIN_DIR"
 	(cd "$BENCH_DIR/backend" && go build -o "$BIN_DIR/backend" .) || die "backend build failed"
 	(cd "$BENCH_DIR/examples/goproxy" && go build -o "$BIN_DIR/goproxy" .) || die "goproxy build failed"
+	(cd "$BENCH_DIR/examples/h1proto" && go build -o "$BIN_DIR/h1proto" .) || die "h1proto build failed"
 	(cd "$BENCH_DIR/.." && go build -o "$BIN_DIR/barkeep" ./cmd/barkeep) || die "barkeep build failed"
 }
 
@@ -226,6 +228,11 @@ start_peer() { # start_peer PEER STICKY -> sets PEER_PID
 	PEER_PID=
 	if [[ $peer == goproxy ]]; then
 		(export LISTEN BACKENDS=$B1,$B2; pin "$PROXY_CPUS" "$BIN_DIR/goproxy" >"$RUN/goproxy.log" 2>&1) &
+		PEER_PID=$!
+		return 0
+	fi
+	if [[ $peer == h1proto-* ]]; then
+		(export LISTEN BACKENDS=$B1,$B2; pin "$PROXY_CPUS" "$BIN_DIR/h1proto" "${peer#h1proto-}" >"$RUN/$peer.log" 2>&1) &
 		PEER_PID=$!
 		return 0
 	fi
@@ -460,13 +467,13 @@ summary() { # summary TSV [SCENARIO]: medians per peer and ratios vs haproxy
 	  R_rps[rk] = $col["rps"]; R_p99[rk] = $col["p99_ms"]; R_cpu[rk] = $col["cpu_s_per_100k"]; R_rss[rk] = $col["rss_mb"]
 	  if (!((k SUBSEP b SUBSEP $col["round"]) in rseen)) { rseen[rk] = 1; rounds[k] = rounds[k] " " b SUBSEP $col["round"] } }
 	END {
-		printf "%-10s %-6s %-9s %5s %8s %6s %7s %7s %9s %5s %7s %6s | %6s %6s %6s %6s\n", "scenario", "size", "peer", "n", "rps", "spread", "p50ms", "p99ms", "cpu/100k", "cpu%", "rss_MB", "errors", "x_rps", "x_p99", "x_cpu", "x_rss"
+		printf "%-10s %-6s %-17s %5s %8s %6s %7s %7s %9s %5s %7s %6s | %6s %6s %6s %6s\n", "scenario", "size", "peer", "n", "rps", "spread", "p50ms", "p99ms", "cpu/100k", "cpu%", "rss_MB", "errors", "x_rps", "x_p99", "x_cpu", "x_rss"
 		for (i = 1; i <= nk; i++) { k = order[i]; split(k, kk, " ")
 			m_rps[k] = median(rps[k]); m_p99[k] = median(p99[k]); m_cpu[k] = median(cpu[k]); m_rss[k] = median(rss[k]) }
 		for (i = 1; i <= nk; i++) { k = order[i]; split(k, kk, " "); h = kk[1] " " kk[2] " haproxy"
 			sp = m_rps[k] > 0 ? 100 * (mx(rps[k]) - mn(rps[k])) / m_rps[k] : 0
-			if (n[k] == 0) { printf "%-10s %-6s %-9s %5s (all runs noisy)\n", kk[1], kk[2], kk[3], "0/" all[k]; continue }
-			printf "%-10s %-6s %-9s %5s %8.0f %5.0f%% %7.2f %7.2f %9.3f %5.0f %7.1f %6.0f |", kk[1], kk[2], kk[3], n[k] "/" all[k], m_rps[k], sp, median(p50[k]), m_p99[k], m_cpu[k], median(pct[k]), m_rss[k], median(err[k])
+			if (n[k] == 0) { printf "%-10s %-6s %-17s %5s (all runs noisy)\n", kk[1], kk[2], kk[3], "0/" all[k]; continue }
+			printf "%-10s %-6s %-17s %5s %8.0f %5.0f%% %7.2f %7.2f %9.3f %5.0f %7.1f %6.0f |", kk[1], kk[2], kk[3], n[k] "/" all[k], m_rps[k], sp, median(p50[k]), m_p99[k], m_cpu[k], median(pct[k]), m_rss[k], median(err[k])
 			if (!((h in m_rps) && m_rps[h] > 0 && kk[3] != "direct")) { printf " %6s %6s %6s %6s\n", "-", "-", "-", "-"; continue }
 			# paired: median over rounds (same batch, same round) of peer/haproxy
 			q1 = q2 = q3 = q4 = ""; np = split(rounds[k], rr, " ")

@@ -1,0 +1,3 @@
+module lbbench/h1proto
+
+go 1.22
