@@ -14,6 +14,9 @@
 //	h1proto floor      own server loop, own backend connections, no
 //	                   net/http at all: the floor of an HTTP/1.1 proxy in Go
 //
+// CPUPROFILE=FILE writes a CPU profile of seconds 3..11 after start (inside
+// the harness's measured window with its default WARMUP=2 DURATION=10).
+//
 // Through the harness: bench/run.sh all haproxy goproxy h1proto-transport
 // h1proto-loop h1proto-floor barkeep (docs/performance.md has the numbers).
 package main
@@ -25,8 +28,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 func main() {
@@ -36,6 +41,9 @@ func main() {
 	listen, backends := os.Getenv("LISTEN"), strings.Split(os.Getenv("BACKENDS"), ",")
 	if listen == "" || backends[0] == "" {
 		log.Fatal("need LISTEN and BACKENDS")
+	}
+	if f := os.Getenv("CPUPROFILE"); f != "" {
+		go profile(f)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -69,4 +77,18 @@ func reverseProxy(backends []string) http.Handler {
 		},
 		Transport: tr,
 	}
+}
+
+func profile(file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	time.Sleep(8 * time.Second)
+	pprof.StopCPUProfile()
+	f.Close()
 }
