@@ -32,7 +32,8 @@
 // the error types follow the reference exactly.
 //
 // The reference is mod_proxy_cluster (native/mod_manager/mod_manager.c);
-// barkeep's deliberate differences are listed at the top of MCMP.md.
+// barkeep's deliberate differences are listed at the top of docs/mcmp.md
+// in barkeep's repository.
 package mcmp
 
 // ProtocolVersion is the MCMP version sent in the Version header and by

@@ -114,7 +114,7 @@ func (r *SimpleRequest) Method() Method { return r.M }
 
 // Parse reads the body of an MCMP message of method m. nodeWide tells
 // whether the request-target ended with "/*" (see NodeWide). It follows
-// the reference's rules (MCMP.md §1.5, §3): the body is split on every '&'
+// the reference's rules (docs/mcmp.md §1.5, §3): the body is split on every '&'
 // and '=' into key/value pairs, each token is percent-decoded ('+' stays),
 // keys compare case-insensitively, Alias and Context accumulate across
 // repeats, and the first problem in body order is returned as a

@@ -47,21 +47,34 @@ func runDemo(ctx context.Context, listen, adminAddr string, opts serverOptions) 
 		}
 		wg.Wait()
 	}()
-	for _, p := range demo.Pubs() {
+	// start serves h on a loopback port and returns its URL.
+	start := func(name string, h http.Handler) (string, error) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return fmt.Errorf("demo pub %s: %w", p.Route, err)
+			return "", fmt.Errorf("demo %s: %w", name, err)
 		}
-		srv := &http.Server{Handler: p}
+		srv := &http.Server{Handler: h}
 		servers = append(servers, srv)
 		wg.Go(func() {
 			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(opts.stderr, "demo pub %s: %v\n", p.Route, err)
+				fmt.Fprintf(opts.stderr, "demo %s: %v\n", name, err)
 			}
 		})
-		backends = append(backends, demo.Backend{URL: "http://" + l.Addr().String(), Route: p.Route})
+		return "http://" + l.Addr().String(), nil
 	}
-	yaml, err := demo.Config(listen, adminAddr, backends)
+	for _, p := range demo.Pubs() {
+		u, err := start("pub "+p.Route, p)
+		if err != nil {
+			return err
+		}
+		backends = append(backends, demo.Backend{URL: u, Route: p.Route})
+	}
+	welcome := new(demo.Welcome)
+	welcomeURL, err := start("welcome page", welcome)
+	if err != nil {
+		return err
+	}
+	yaml, err := demo.Config(listen, adminAddr, backends, welcomeURL)
 	if err != nil {
 		return err
 	}
@@ -70,7 +83,10 @@ func runDemo(ctx context.Context, listen, adminAddr string, opts serverOptions) 
 		return err
 	}
 	load := func() (*config.Config, error) { return config.Parse("demo.yaml", yaml) }
-	return serve(ctx, cfg, load, opts, func(s *server) { printBanner(opts.stdout, s, backends) })
+	return serve(ctx, cfg, load, opts, func(s *server) {
+		welcome.SetAdmin(s.adminAddr)
+		printBanner(opts.stdout, s, backends)
+	})
 }
 
 func printBanner(w io.Writer, s *server, backends []demo.Backend) {
@@ -81,6 +97,7 @@ func printBanner(w io.Writer, s *server, backends []demo.Backend) {
 		fmt.Fprintf(w, "  pub %-4s %s\n", b.Route, b.URL)
 	}
 	fmt.Fprintf(w, `
+What to try, as a page: %[1]s/
 Open in a browser (reload to see your visit count rise in one pub):
   %[1]s/bar/
 Balancer manager (set a pub to Disabled or Drain and watch the sessions move):

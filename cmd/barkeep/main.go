@@ -5,10 +5,13 @@
 //	barkeep serve --config barkeep.yaml   run from a configuration file
 //	barkeep demo                          three demo pubs behind a balancer
 //	barkeep check-config barkeep.yaml     validate a file (exit 2 on problems)
-//	barkeep version
+//	barkeep convert httpd.conf > barkeep.yaml   translate an httpd configuration
+//	barkeep healthcheck                   GET the admin /healthz (container HEALTHCHECK)
+//	barkeep version                       version, commit, Go version (also --version)
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,8 +25,11 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
+// version and commit can be set at build time, for builds without the
+// VCS stamp (a container build without .git):
+//
+//	go build -ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD)"
+var version, commit = "", ""
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
@@ -62,13 +68,27 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "barkeep",
 		Short:         "A cluster-aware HTTP load balancer for application server fleets",
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Without a known subcommand cobra would print the help and exit 0;
+		// a command line that does nothing is a usage error.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q (see barkeep --help)", args[0])}
+			}
+			cmd.SetOut(stderr)
+			cmd.Help()
+			return usageError{errors.New("a command is needed")}
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(stdout, stderr), newDemoCmd(stdout, stderr), newCheckConfigCmd(stdout), newVersionCmd(stdout))
+	root.AddCommand(newServeCmd(stdout, stderr), newDemoCmd(stdout, stderr), newCheckConfigCmd(stdout),
+		newVersionCmd(stdout), newHealthcheckCmd(stdout))
 	return root
 }
 
@@ -95,23 +115,61 @@ func newCheckConfigCmd(stdout io.Writer) *cobra.Command {
 func newVersionCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print barkeep's version",
+		Short: "Print barkeep's version, commit and Go version (as --version does)",
 		Args:  exactArgs(0),
 		Run: func(*cobra.Command, []string) {
-			fmt.Fprintf(stdout, "barkeep %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(stdout, versionLine())
 		},
 	}
 }
 
 // buildVersion is the -ldflags version, else the module version, else "dev".
 func buildVersion() string {
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versionLine is what "barkeep version" and "barkeep --version" print:
+//
+//	barkeep v1.2.0 (commit 9b514f2c1d0e, modified; go1.26.0 linux/amd64)
+//
+// The commit comes from the VCS stamp "go build" puts in the binary
+// (absent from binaries built outside a checkout, "go run" and tests:
+// then "commit unknown"); "modified" means the work tree had changes.
+func versionLine() string {
+	bi, _ := debug.ReadBuildInfo()
+	return formatVersion(bi, runtime.GOOS+"/"+runtime.GOARCH)
+}
+
+func formatVersion(bi *debug.BuildInfo, platform string) string {
+	rev, modified := commit, false
+	goVersion := runtime.Version()
+	if bi != nil {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	rev = cmp.Or(rev[:min(len(rev), 12)], "unknown")
+	if modified {
+		rev += ", modified"
+	}
+	return fmt.Sprintf("barkeep %s (commit %s; %s %s)", versionOf(bi), rev, goVersion, platform)
 }
 
 func exactArgs(n int) cobra.PositionalArgs {

@@ -110,11 +110,24 @@ func TestDemoLikeAUser(t *testing.T) {
 		}
 	}
 
-	res, err := http.Get(admin)
+	// "/" is a page of things to try, not a bare 404.
+	res, err := http.Get(strings.TrimSuffix(front, "bar/"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`href="/bar/"`, admin, "curl -s -c /tmp/barkeep.jar"} {
+		if res.StatusCode != 200 || !strings.Contains(string(page), want) {
+			t.Errorf("GET / = %d, page lacks %q:\n%s", res.StatusCode, want, page)
+		}
+	}
+
+	res, err = http.Get(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(res.Body)
 	res.Body.Close()
 	if !strings.Contains(string(page), "balancer://barcrawl") {
 		t.Error("balancer-manager does not show barcrawl")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 
 SIGHUP reloads the file: a file with problems is refused and the running
 configuration stays; members that stay keep their counters and error state.
+SIGUSR1 reopens the access log file (after logrotate renamed it).
 SIGTERM and SIGINT stop accepting connections, let in-flight requests finish
 within server.shutdown_timeout, and exit 0.`,
 		Args: exactArgs(0),
@@ -81,5 +83,10 @@ func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config,
 	if started != nil {
 		started(s)
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	usr1ctx, stopUSR1 := context.WithCancel(ctx)
+	defer stopUSR1()
+	wg.Go(func() { reopenLogsOnSIGUSR1(usr1ctx, s) })
 	return s.run(ctx, reload, load)
 }

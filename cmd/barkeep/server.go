@@ -35,6 +35,7 @@ type server struct {
 	proxy        *proxy.Handler
 	access       *proxy.AccessLog
 	accessCloser io.Closer
+	accessFile   *logFile                        // nil unless the access log is a file; SIGUSR1 reopens it
 	mcmp         *mcmpserver.Server              // nil without a manager listener
 	cert         atomic.Pointer[tls.Certificate] // of the TLS client listeners; SIGHUP reloads it
 	servers      []*http.Server
@@ -64,7 +65,7 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	if _, err := applyConfig(s.store, cfg, time.Now()); err != nil {
 		return nil, fmt.Errorf("load configuration into the registry: %w", err)
 	}
-	s.access, s.accessCloser, err = openAccessLog(cfg.AccessLog, opts.stdout)
+	s.access, s.accessCloser, s.accessFile, err = openAccessLog(cfg.AccessLog, opts.stdout)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"regexp"
 	"time"
 
@@ -169,21 +168,22 @@ func newLogger(w io.Writer, c config.Log, formatFlag string) *slog.Logger {
 
 // openAccessLog opens the access log the configuration names; nil, nil
 // when it is off. The returned closer flushes nothing: the caller flushes
-// the log first.
-func openAccessLog(c config.AccessLog, stdout io.Writer) (*proxy.AccessLog, io.Closer, error) {
+// the log first. The *logFile is nil unless the log is a file (which
+// SIGUSR1 reopens).
+func openAccessLog(c config.AccessLog, stdout io.Writer) (*proxy.AccessLog, io.Closer, *logFile, error) {
 	format, err := proxy.ParseAccessLogFormat(string(c.Format))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	switch c.Path {
 	case "off":
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	case "-":
-		return proxy.NewAccessLog(stdout, format), io.NopCloser(nil), nil
+		return proxy.NewAccessLog(stdout, format), io.NopCloser(nil), nil, nil
 	}
-	f, err := os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := openLogFile(c.Path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open access log: %w", err)
+		return nil, nil, nil, err
 	}
-	return proxy.NewAccessLog(f, format), f, nil
+	return proxy.NewAccessLog(f, format), f, f, nil
 }

@@ -79,15 +79,16 @@ type Backend struct {
 }
 
 // Config returns the demo's barkeep configuration: a client listener on
-// listen, the admin listener on admin, and balancer barcrawl with the
-// backends behind /bar.
-func Config(listen, admin string, backends []Backend) ([]byte, error) {
+// listen, the admin listener on admin, balancer barcrawl with the backends
+// behind /bar, and balancer welcome with the one member welcome (a URL,
+// the server of a Welcome page) behind "/".
+func Config(listen, admin string, backends []Backend, welcome string) ([]byte, error) {
 	t, err := template.New("demo").Parse(configTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("parse demo configuration template: %w", err)
 	}
 	var b bytes.Buffer
-	err = t.Execute(&b, map[string]any{"Listen": listen, "Admin": admin, "Backends": backends})
+	err = t.Execute(&b, map[string]any{"Listen": listen, "Admin": admin, "Backends": backends, "Welcome": welcome})
 	if err != nil {
 		return nil, fmt.Errorf("fill in demo configuration: %w", err)
 	}
