@@ -56,18 +56,18 @@ func (s *Server) applyConfig(d *registry.Draft, req *mcmp.ConfigRequest) (partia
 		return nil, mcmp.NodeExists(req.JVMRoute)
 	}
 	slot := -1
-	url := n.Member().Name
-	for _, o := range d.Nodes() {
-		if o.JVMRoute == n.JVMRoute || o.Balancer != bal || o.Member().Name != url {
-			continue
-		}
-		if !o.Removed {
+	for _, o := range d.NodesAt(n.Host, n.Port) {
+		switch {
+		case o.JVMRoute == n.JVMRoute:
+		case !o.Removed && o.Balancer == bal && o.Member().Name == n.Member().Name:
 			return nil, mcmp.WorkerExists()
-		}
-		// A node being removed on the same backend gives up its slot.
-		slot = o.ID
-		if err := d.DeleteNode(o.JVMRoute); err != nil {
-			return nil, err
+		case o.Removed:
+			// A node being removed on the same host:port, whatever its
+			// type, gives up its slot (§3.1 step 3).
+			slot = o.ID
+			if err := d.DeleteNode(o.JVMRoute); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := s.putBalancer(d, bal, req); err != nil {
@@ -79,10 +79,10 @@ func (s *Server) applyConfig(d *registry.Draft, req *mcmp.ConfigRequest) (partia
 	case slot >= 0:
 		n.ID = slot
 	default:
-		if len(d.Nodes()) >= s.maxNode {
+		if d.NodeCount() >= s.maxNode {
 			return nil, mcmp.NodeTableFull(req.JVMRoute)
 		}
-		n.ID = lowestFree(nodeIDs(d))
+		n.ID = d.FreeNodeID()
 	}
 	var failures []string
 	if len(req.Aliases) > 0 {
@@ -228,19 +228,22 @@ func (s *Server) setContexts(d *registry.Draft, n *registry.Node, aliases, conte
 		}
 		shared++
 	}
-	hostIDs, ctxIDs := rowIDs(d, n)
+	// Rows are counted and numbered across all nodes; n's rows are those of
+	// the node it replaces plus the ones added here.
+	hostRows, ctxRows := d.HostRows(), d.ContextRows()
+	nextHost, nextCtx := 0, 0
 	for _, a := range aliases {
 		v := vhostOf(n, a)
 		if v == 0 {
 			if remove {
 				continue
 			}
-			if len(hostIDs) >= s.maxHost {
+			if hostRows >= s.maxHost {
 				failures = append(failures, mcmp.HostNotInserted(n.JVMRoute, a))
 				continue
 			}
-			id := lowestFree(hostIDs)
-			hostIDs = append(hostIDs, id)
+			id := d.FreeHostID(nextHost)
+			hostRows, nextHost = hostRows+1, id+1
 			n.Hosts = append(n.Hosts, registry.HostAlias{ID: id, Vhost: shared, Alias: a})
 			v = shared
 		}
@@ -257,12 +260,12 @@ func (s *Server) setContexts(d *registry.Draft, n *registry.Node, aliases, conte
 				c.State = state
 				n.Contexts[i] = &c
 				rows = append(rows, &c)
-			case len(ctxIDs) >= s.maxContext:
+			case ctxRows >= s.maxContext:
 				failures = append(failures, mcmp.ContextNotInserted(n.JVMRoute, path, a))
 				continue
 			default:
-				id := lowestFree(ctxIDs)
-				ctxIDs = append(ctxIDs, id)
+				id := d.FreeContextID(nextCtx)
+				ctxRows, nextCtx = ctxRows+1, id+1
 				c := &registry.Context{ID: id, Vhost: v, Path: path, State: state, Requests: new(atomic.Int64)}
 				n.Contexts = append(n.Contexts, c)
 				rows = append(rows, c)
@@ -291,31 +294,6 @@ func vhostOf(n *registry.Node, alias string) int {
 	return 0
 }
 
-// rowIDs returns the host and context row ids in use, with n's rows taken
-// from the copy being edited.
-func rowIDs(d *registry.Draft, n *registry.Node) (hosts, contexts []int) {
-	for _, o := range d.Nodes() {
-		if o.JVMRoute == n.JVMRoute {
-			o = n
-		}
-		for _, h := range o.Hosts {
-			hosts = append(hosts, h.ID)
-		}
-		for _, c := range o.Contexts {
-			contexts = append(contexts, c.ID)
-		}
-	}
-	if d.Node(n.JVMRoute) == nil {
-		for _, h := range n.Hosts {
-			hosts = append(hosts, h.ID)
-		}
-		for _, c := range n.Contexts {
-			contexts = append(contexts, c.ID)
-		}
-	}
-	return hosts, contexts
-}
-
 // lowestFree returns the smallest non-negative int not in used.
 func lowestFree(used []int) int {
 	slices.Sort(used)
@@ -328,12 +306,4 @@ func lowestFree(used []int) int {
 		}
 	}
 	return id
-}
-
-func nodeIDs(d *registry.Draft) []int {
-	var ids []int
-	for _, n := range d.Nodes() {
-		ids = append(ids, n.ID)
-	}
-	return ids
 }

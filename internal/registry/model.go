@@ -66,10 +66,13 @@ type Balancer struct {
 	// published.
 	Stats *BalancerStats
 
-	// Derived when the snapshot is built.
-	byRoute map[string]*Member
-	tiers   []Tier
-	hosts   []string
+	// Derived when the balancer is put into a Draft (see derive).
+	derived  bool
+	byRoute  index[*Member] // members with a route
+	byName   index[*Member]
+	hostRefs index[int] // members per URL host
+	hosts    []string
+	tiers    []Tier
 }
 
 // Clone returns a shallow copy of b whose Members slice may be edited
@@ -83,12 +86,17 @@ func (b *Balancer) Clone() *Balancer {
 		cs := *b.Cluster
 		c.Cluster = &cs
 	}
-	c.byRoute, c.tiers, c.hosts = nil, nil, nil
+	c.derived, c.byRoute, c.byName, c.hostRefs, c.hosts, c.tiers = false, index[*Member]{}, index[*Member]{}, index[int]{}, nil, nil
 	return &c
 }
 
-// Member returns the member whose Name is name, or nil.
+// Member returns the member whose Name is name, or nil. It does not
+// allocate.
 func (b *Balancer) Member(name string) *Member {
+	if b.derived {
+		m, _ := b.byName.Get(name)
+		return m
+	}
 	for _, m := range b.Members {
 		if m.Name == name {
 			return m
@@ -100,7 +108,7 @@ func (b *Balancer) Member(name string) *Member {
 // ByRoute returns the member whose Route is route, or nil. It does not
 // allocate. On a balancer not yet published (in a Draft) it scans.
 func (b *Balancer) ByRoute(route string) *Member {
-	if b.byRoute == nil {
+	if !b.derived {
 		for _, m := range b.Members {
 			if m.Route == route && route != "" {
 				return m
@@ -108,7 +116,8 @@ func (b *Balancer) ByRoute(route string) *Member {
 		}
 		return nil
 	}
-	return b.byRoute[route]
+	m, _ := b.byRoute.Get(route)
+	return m
 }
 
 // Tiers returns the members that may take new requests, grouped in the
@@ -137,7 +146,8 @@ type Tier struct {
 	// Schedule is the smooth weighted round-robin order of one cycle: member
 	// i appears LoadFactor_i/g times, where g is the gcd of the tier's
 	// loadfactors. It is the exact sequence httpd's byrequests produces
-	// while every member is usable.
+	// while every member is usable. It may share Members' backing array
+	// (equal loadfactors); both are read-only.
 	Schedule []*Member
 }
 

@@ -157,34 +157,81 @@ type ClusterSettings struct {
 }
 
 // Node returns the node whose JVMRoute is route, or nil.
-func (s *Snapshot) Node(route string) *Node { return s.nodeByRoute[route] }
+func (s *Snapshot) Node(route string) *Node {
+	n, _ := s.nodeByRoute.Get(route)
+	return n
+}
 
 // Nodes returns all nodes by ID. Shared; do not modify.
 func (s *Snapshot) Nodes() []*Node { return s.nodes }
 
 // Node returns the node whose JVMRoute is route in the draft, or nil.
-func (d *Draft) Node(route string) *Node { return d.nodes[route] }
+func (d *Draft) Node(route string) *Node {
+	n, _ := d.nodes.Get(route)
+	return n
+}
 
 // Nodes returns the draft's nodes by ID.
 func (d *Draft) Nodes() []*Node {
-	out := make([]*Node, 0, len(d.nodes))
-	for _, n := range d.nodes {
-		out = append(out, n)
+	var drop, add []*Node
+	for route := range d.touchedNodes {
+		if n, ok := d.base.nodeByRoute.Get(route); ok {
+			drop = append(drop, n)
+		}
+		if n, ok := d.nodes.Get(route); ok {
+			add = append(add, n)
+		}
 	}
-	slices.SortFunc(out, func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
+	return patch(d.base.nodes, drop, add, func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// NodeCount returns the number of nodes in the draft, removed ones
+// included.
+func (d *Draft) NodeCount() int { return d.nodes.Len() }
+
+// NodesAt returns the nodes whose Host and Port are host and port (host
+// compared without case and brackets), in no particular order.
+func (d *Draft) NodesAt(host, port string) []*Node {
+	routes, _ := d.nodesAt.Get(nodeAddr(host, port))
+	out := make([]*Node, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, d.Node(r))
+	}
 	return out
 }
+
+// nodeAddr is the key of a node's address in Snapshot.nodesAt.
+func nodeAddr(host, port string) string {
+	return strings.ToLower(strings.Trim(host, "[]")) + " " + port
+}
+
+// FreeNodeID returns the lowest node slot no node of the draft uses.
+func (d *Draft) FreeNodeID() int { return d.ids.nodes.nextFree(0) }
+
+// HostRows and ContextRows return how many host (alias) and context rows
+// the draft's nodes hold.
+func (d *Draft) HostRows() int    { return d.ids.hosts.n }
+func (d *Draft) ContextRows() int { return d.ids.contexts.n }
+
+// FreeHostID and FreeContextID return the lowest host or context row id
+// from from on that no node of the draft uses. A writer adding several
+// rows to one node before putting it asks again from the last id + 1.
+func (d *Draft) FreeHostID(from int) int    { return d.ids.hosts.nextFree(from) }
+func (d *Draft) FreeContextID(from int) int { return d.ids.contexts.nextFree(from) }
 
 // PutNode adds n or replaces the node with the same JVMRoute, and makes the
 // node's member (see Node.Member) part of its balancer, which must exist;
 // a Removed node has no member. n must not be published yet. A node with
-// nil Stats adopts those of the node it replaces.
+// nil Stats adopts those of the node it replaces. Its ID and its host and
+// context row ids must be >= 0 and not used by another node. When the
+// fields the member is made of did not change, the member stays as it is
+// and so does the balancer: updating a node's contexts costs O(its rows).
 func (d *Draft) PutNode(n *Node) error {
 	b := d.balancers[n.Balancer]
 	if b == nil {
 		return fmt.Errorf("%w: %q for node %q", ErrNoBalancer, n.Balancer, n.JVMRoute)
 	}
-	old := d.nodes[n.JVMRoute]
+	old := d.Node(n.JVMRoute)
 	if n.Stats == nil {
 		if old != nil {
 			n.Stats = old.Stats
@@ -192,45 +239,117 @@ func (d *Draft) PutNode(n *Node) error {
 			n.Stats = new(Stats)
 		}
 	}
-	if old != nil && old.Balancer != n.Balancer {
-		if err := d.dropMember(old.Balancer, n.JVMRoute); err != nil {
-			return err
-		}
-		b = d.balancers[n.Balancer]
-	}
-	nb := b.Clone()
-	nb.Members = slices.DeleteFunc(nb.Members, func(m *Member) bool { return m.Route == n.JVMRoute })
-	if !n.Removed {
-		nb.Members = append(nb.Members, n.Member())
-	}
-	if err := d.PutBalancer(nb); err != nil {
+	ids := d.ownedIDs()
+	if err := ids.replace(old, n); err != nil {
 		return err
 	}
-	d.nodes[n.JVMRoute] = n
+	if err := d.putNodeMember(old, n); err != nil {
+		ids.replace(n, old) //nolint:errcheck // restores what was there
+		return err
+	}
+	d.setNode(n.JVMRoute, old, n)
 	return nil
+}
+
+// putNodeMember makes n's member (none when n is nil or removed) take the
+// place of old's in their balancers. On error the draft is unchanged.
+func (d *Draft) putNodeMember(old, n *Node) error {
+	var oldM *Member
+	if old != nil && !old.Removed {
+		if ob := d.balancers[old.Balancer]; ob != nil {
+			oldM = ob.ByRoute(old.JVMRoute)
+		}
+	}
+	live := n != nil && !n.Removed
+	if oldM != nil && live && old.Balancer == n.Balancer && old.sameMember(n) {
+		return nil // the member stays as it is
+	}
+	var put []*Balancer
+	if oldM != nil && (!live || old.Balancer != n.Balancer) {
+		nb, err := replaceMember(d.balancers[old.Balancer], oldM, nil)
+		if err != nil {
+			return err
+		}
+		put, oldM = append(put, nb), nil
+	}
+	if live {
+		nb, err := replaceMember(d.balancers[n.Balancer], oldM, n.Member())
+		if err != nil {
+			return err
+		}
+		put = append(put, nb)
+	}
+	for _, nb := range put {
+		d.setBalancer(nb.Name, nb)
+	}
+	return nil
+}
+
+// sameMember reports whether n's member (Node.Member) would be the same as
+// o's: the fields it is made of are equal and the Stats shared.
+func (o *Node) sameMember(n *Node) bool {
+	return o.Type == n.Type && o.Host == n.Host && o.Port == n.Port && o.JVMRoute == n.JVMRoute &&
+		o.Domain == n.Domain && o.Ping == n.Ping && o.Timeout == n.Timeout && o.Smax == n.Smax &&
+		o.TTL == n.TTL && o.FlushPackets == n.FlushPackets && o.Stats == n.Stats
 }
 
 // DeleteNode forgets the node whose JVMRoute is route, and its member.
 func (d *Draft) DeleteNode(route string) error {
-	n := d.nodes[route]
-	if n == nil {
+	old := d.Node(route)
+	if old == nil {
 		return nil
 	}
-	if err := d.dropMember(n.Balancer, route); err != nil {
+	if err := d.putNodeMember(old, nil); err != nil {
 		return err
 	}
-	delete(d.nodes, route)
+	d.ownedIDs().replace(old, nil) //nolint:errcheck // removing cannot fail
+	d.setNode(route, old, nil)
 	return nil
 }
 
-func (d *Draft) dropMember(bal, route string) error {
-	b := d.balancers[bal]
-	if b == nil {
-		return nil
+// ownedIDs returns the draft's own copy of the row id sets.
+func (d *Draft) ownedIDs() *rowIDs {
+	if !d.ownIDs {
+		d.ids, d.ownIDs = d.ids.clone(), true
 	}
-	nb := b.Clone()
-	nb.Members = slices.DeleteFunc(nb.Members, func(m *Member) bool { return m.Route == route })
-	return d.PutBalancer(nb)
+	return d.ids
+}
+
+// setNode records that the node at route changed from old to n (either
+// may be nil) in the node and address indexes.
+func (d *Draft) setNode(route string, old, n *Node) {
+	if d.touchedNodes == nil {
+		d.touchedNodes = map[string]bool{}
+	}
+	d.touchedNodes[route] = true
+	if n == nil {
+		d.nodes = d.nodes.Without(route)
+	} else {
+		d.nodes = d.nodes.With(route, n)
+	}
+	var oldAddr, newAddr string
+	if old != nil {
+		oldAddr = nodeAddr(old.Host, old.Port)
+	}
+	if n != nil {
+		newAddr = nodeAddr(n.Host, n.Port)
+	}
+	if oldAddr == newAddr {
+		return
+	}
+	if old != nil {
+		routes, _ := d.nodesAt.Get(oldAddr)
+		routes = slices.DeleteFunc(slices.Clone(routes), func(r string) bool { return r == route })
+		if len(routes) == 0 {
+			d.nodesAt = d.nodesAt.Without(oldAddr)
+		} else {
+			d.nodesAt = d.nodesAt.With(oldAddr, routes)
+		}
+	}
+	if n != nil {
+		routes, _ := d.nodesAt.Get(newAddr)
+		d.nodesAt = d.nodesAt.With(newAddr, append(slices.Clip(routes), route))
+	}
 }
 
 // ContextRef is one context row a request may be routed to, with what the

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"container/heap"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +19,10 @@ type Snapshot struct {
 	byName      map[string]*Balancer
 	routeList   []*Route // sorted by path
 	routes      map[string]*Route
-	nodes       []*Node // by ID
-	nodeByRoute map[string]*Node
+	nodes       []*Node         // by ID
+	nodeByRoute index[*Node]    // by JVMRoute
+	nodesAt     index[[]string] // JVMRoutes by nodeAddr
+	ids         *rowIDs         // node slots, host and context rows in use
 	superseded  chan struct{}
 
 	ctxOnce  sync.Once
@@ -66,88 +67,110 @@ func (s *Snapshot) MatchRoute(path string) *Route {
 	}
 }
 
-// build derives the indexes of a new snapshot. Balancers put during this
-// update have no derived data yet; unchanged ones keep theirs.
-func build(version uint64, balancers map[string]*Balancer, routes []*Route, nodes map[string]*Node) (*Snapshot, error) {
+// build publishes draft d as the snapshot version. What d did not change
+// is shared with the snapshot it started from; the sorted node and
+// balancer lists are patched with what changed rather than sorted again.
+// Balancers were derived when they were put.
+func build(version uint64, d *Draft) (*Snapshot, error) {
+	base := d.base
 	s := &Snapshot{
-		Version:     version,
-		byName:      balancers,
-		routes:      make(map[string]*Route, len(routes)),
-		nodeByRoute: nodes,
-		superseded:  make(chan struct{}),
+		Version: version, balancers: base.balancers, byName: base.byName, routeList: base.routeList, routes: base.routes,
+		nodes: base.nodes, nodeByRoute: d.nodes, nodesAt: d.nodesAt, ids: d.ids, superseded: make(chan struct{}),
 	}
-	s.nodes = slices.SortedFunc(maps.Values(nodes), func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
-	s.balancers = slices.SortedFunc(maps.Values(balancers), func(a, b *Balancer) int {
-		return cmp.Compare(a.Name, b.Name)
-	})
-	for _, b := range s.balancers {
-		if b.byRoute == nil {
-			derive(b)
+	if len(d.touchedNodes) > 0 {
+		var drop, add []*Node
+		for route := range d.touchedNodes {
+			if n, ok := base.nodeByRoute.Get(route); ok {
+				drop = append(drop, n)
+			}
+			if n, ok := d.nodes.Get(route); ok {
+				add = append(add, n)
+			}
+		}
+		s.nodes = patch(base.nodes, drop, add, func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	if d.ownBalancers {
+		var drop, add []*Balancer
+		for name := range d.touchedBalancers {
+			if b := base.byName[name]; b != nil {
+				drop = append(drop, b)
+			}
+			if b := d.balancers[name]; b != nil {
+				add = append(add, b)
+			}
+		}
+		s.byName = d.balancers
+		s.balancers = patch(base.balancers, drop, add, func(a, b *Balancer) int { return cmp.Compare(a.Name, b.Name) })
+	}
+	if d.routesSet || d.ownBalancers {
+		// Routes point at balancers: resolve them again.
+		if err := s.setRoutes(d.routes); err != nil {
+			return nil, err
 		}
 	}
+	return s, nil
+}
+
+// setRoutes resolves routes against s's balancers and indexes them.
+func (s *Snapshot) setRoutes(routes []*Route) error {
+	s.routes = make(map[string]*Route, len(routes))
+	s.routeList = make([]*Route, 0, len(routes))
 	for _, r := range routes {
 		c := *r
 		c.balancer = nil
 		if c.Pass {
-			c.balancer = balancers[c.BalancerName]
+			c.balancer = s.byName[c.BalancerName]
 			if c.balancer == nil {
-				return nil, fmt.Errorf("%w: route %s names unknown balancer %q", ErrInvalid, c.Path, c.BalancerName)
+				return fmt.Errorf("%w: route %s names unknown balancer %q", ErrInvalid, c.Path, c.BalancerName)
 			}
 		}
 		if _, dup := s.routes[c.Path]; dup {
-			return nil, fmt.Errorf("%w: route %s listed twice", ErrInvalid, c.Path)
+			return fmt.Errorf("%w: route %s listed twice", ErrInvalid, c.Path)
 		}
 		s.routes[c.Path] = &c
 		s.routeList = append(s.routeList, &c)
 	}
 	slices.SortFunc(s.routeList, func(a, b *Route) int { return cmp.Compare(a.Path, b.Path) })
-	return s, nil
-}
-
-// derive fills the balancer's route index, tiers and member hosts.
-func derive(b *Balancer) {
-	b.byRoute = make(map[string]*Member, len(b.Members))
-	var hosts []string
-	for _, m := range b.Members {
-		if m.Route != "" {
-			b.byRoute[m.Route] = m
-		}
-		if !slices.Contains(hosts, m.URL.Host) {
-			hosts = append(hosts, m.URL.Host)
-		}
-	}
-	b.hosts = hosts
-	b.tiers = tiers(b.Members)
+	return nil
 }
 
 // tiers groups the members that may take new requests: per lbset in
-// ascending order, the ordinary members and then the hot standbys.
+// ascending order, the ordinary members and then the hot standbys. A tier
+// holding every member shares the members slice (it is never modified).
 func tiers(members []*Member) []Tier {
-	var sets []int
+	var count [100][2]int // by lbset (0..99, checkMember) and standby
 	for _, m := range members {
-		if !slices.Contains(sets, m.LBSet) {
-			sets = append(sets, m.LBSet)
+		if !m.Status.Has(StatusStopped) && !m.Status.Has(StatusDrain) {
+			count[m.LBSet][b2i(m.Status.Has(StatusHotStandby))]++
 		}
 	}
-	slices.Sort(sets)
 	var out []Tier
-	for _, set := range sets {
-		for _, standby := range []bool{false, true} {
-			var tm []*Member
-			for _, m := range members {
-				if m.LBSet != set || m.Status.Has(StatusStopped) || m.Status.Has(StatusDrain) {
-					continue
-				}
-				if m.Status.Has(StatusHotStandby) == standby {
-					tm = append(tm, m)
+	for set := range count {
+		for standby, k := range count[set] {
+			if k == 0 {
+				continue
+			}
+			tm := members
+			if k < len(members) {
+				tm = make([]*Member, 0, k)
+				for _, m := range members {
+					if m.LBSet == set && !m.Status.Has(StatusStopped) && !m.Status.Has(StatusDrain) &&
+						b2i(m.Status.Has(StatusHotStandby)) == standby {
+						tm = append(tm, m)
+					}
 				}
 			}
-			if len(tm) > 0 {
-				out = append(out, Tier{Members: tm, Schedule: schedule(tm)})
-			}
+			out = append(out, Tier{Members: tm, Schedule: schedule(tm)})
 		}
 	}
 	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // maxExactWork bounds the work of building an exact smooth weighted
@@ -162,6 +185,10 @@ func schedule(members []*Member) []*Member {
 	g := 0
 	for _, m := range members {
 		g = gcd(g, m.LoadFactor)
+	}
+	if g == members[0].LoadFactor && g == maxLoadFactor(members) {
+		// Equal loadfactors: the smooth order is the members in turn.
+		return members
 	}
 	w := make([]int, len(members))
 	total := 0
@@ -186,6 +213,14 @@ func schedule(members []*Member) []*Member {
 		out = append(out, members[best])
 	}
 	return out
+}
+
+func maxLoadFactor(members []*Member) int {
+	lf := 0
+	for _, m := range members {
+		lf = max(lf, m.LoadFactor)
+	}
+	return lf
 }
 
 // scheduleByFinishTime orders the k-th appearance of member i at virtual

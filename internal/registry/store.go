@@ -22,8 +22,10 @@ type Store struct {
 // NewStore returns a store holding an empty snapshot at version 0.
 func NewStore() *Store {
 	s := &Store{}
-	snap, _ := build(0, map[string]*Balancer{}, nil, map[string]*Node{})
-	s.snap.Store(snap)
+	s.snap.Store(&Snapshot{
+		byName: map[string]*Balancer{}, routes: map[string]*Route{}, ids: &rowIDs{},
+		superseded: make(chan struct{}),
+	})
 	return s
 }
 
@@ -36,20 +38,20 @@ func (s *Store) Load() *Snapshot { return s.snap.Load() }
 // and the current snapshot is returned with the error. fn must not call
 // Update. Subscribers learn of the change through the old snapshot's
 // Superseded channel.
+//
+// An update costs what it changes: a node put costs O(its rows) plus
+// copying the snapshot's node list; a balancer whose members change costs
+// O(its members). Nothing is proportional to the whole registry per
+// change, so registering n nodes costs O(n) snapshot work each at worst.
 func (s *Store) Update(fn func(d *Draft) error) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.snap.Load()
-	d := &Draft{
-		base:      cur,
-		balancers: maps.Clone(cur.byName),
-		routes:    slices.Clone(cur.routeList),
-		nodes:     maps.Clone(cur.nodeByRoute),
-	}
+	d := &Draft{base: cur, balancers: cur.byName, routes: cur.routeList, nodes: cur.nodeByRoute, nodesAt: cur.nodesAt, ids: cur.ids}
 	if err := fn(d); err != nil {
 		return cur, err
 	}
-	next, err := build(cur.Version+1, d.balancers, d.routes, d.nodes)
+	next, err := build(cur.Version+1, d)
 	if err != nil {
 		return cur, err
 	}
@@ -60,12 +62,21 @@ func (s *Store) Update(fn func(d *Draft) error) (*Snapshot, error) {
 
 // Draft is the writable view a Store.Update function edits. Values read
 // from a Draft are published and must not be modified: copy, edit the copy,
-// put the copy.
+// put the copy. The draft shares the current snapshot's maps and sets and
+// copies each one before its first change.
 type Draft struct {
 	base      *Snapshot
-	balancers map[string]*Balancer
+	balancers map[string]*Balancer // base.byName until ownBalancers
 	routes    []*Route
-	nodes     map[string]*Node
+	nodes     index[*Node]    // by JVMRoute
+	nodesAt   index[[]string] // JVMRoutes by nodeAddr
+	ids       *rowIDs         // base.ids until the first node change
+
+	ownBalancers     bool
+	routesSet        bool
+	ownIDs           bool
+	touchedNodes     map[string]bool // JVMRoutes put or deleted
+	touchedBalancers map[string]bool // names put or deleted
 }
 
 // Balancer returns the balancer named name in the draft, or nil.
@@ -76,6 +87,21 @@ func (d *Draft) Balancers() []*Balancer {
 	return slices.SortedFunc(maps.Values(d.balancers), func(a, b *Balancer) int {
 		return cmp.Compare(a.Name, b.Name)
 	})
+}
+
+// setBalancer stores b (nil: deletes name) in the draft's own copy of the
+// balancer map.
+func (d *Draft) setBalancer(name string, b *Balancer) {
+	if !d.ownBalancers {
+		d.balancers, d.ownBalancers = maps.Clone(d.balancers), true
+		d.touchedBalancers = map[string]bool{}
+	}
+	if b == nil {
+		delete(d.balancers, name)
+	} else {
+		d.balancers[name] = b
+	}
+	d.touchedBalancers[name] = true
 }
 
 // PutBalancer adds b or replaces the balancer of the same name. b must not
@@ -89,7 +115,10 @@ func (d *Draft) PutBalancer(b *Balancer) error {
 	if err := checkBalancer(b); err != nil {
 		return err
 	}
-	old := d.base.byName[b.Name]
+	old := d.balancers[b.Name]
+	if old == nil {
+		old = d.base.byName[b.Name]
+	}
 	if b.Stats == nil {
 		if old != nil {
 			b.Stats = old.Stats
@@ -114,7 +143,10 @@ func (d *Draft) PutBalancer(b *Balancer) error {
 			m.StatusSince = om.StatusSince
 		}
 	}
-	d.balancers[b.Name] = b
+	if err := derive(b, d.balancers[b.Name]); err != nil {
+		return err
+	}
+	d.setBalancer(b.Name, b)
 	return nil
 }
 
@@ -129,7 +161,11 @@ func newStats(since time.Time) *Stats {
 }
 
 // DeleteBalancer removes the balancer named name, if any.
-func (d *Draft) DeleteBalancer(name string) { delete(d.balancers, name) }
+func (d *Draft) DeleteBalancer(name string) {
+	if d.balancers[name] != nil {
+		d.setBalancer(name, nil)
+	}
+}
 
 // Routes returns the draft's routes sorted by path.
 func (d *Draft) Routes() []*Route { return slices.Clone(d.routes) }
@@ -137,7 +173,7 @@ func (d *Draft) Routes() []*Route { return slices.Clone(d.routes) }
 // SetRoutes replaces all routes. Paths must be unique; every route that
 // passes must name a balancer present when the update is published.
 func (d *Draft) SetRoutes(routes []*Route) {
-	d.routes = slices.Clone(routes)
+	d.routes, d.routesSet = slices.Clone(routes), true
 }
 
 // EditMember replaces the member named member of balancer bal with a copy
@@ -184,9 +220,9 @@ var (
 	ErrInvalid = errors.New("registry: invalid")
 )
 
-// checkBalancer enforces what the request path and the schedule builder
-// rely on. Configuration validation reports friendlier errors earlier; this
-// is the last line for every writer.
+// checkBalancer enforces what the request path relies on of the balancer
+// itself; derive checks its members. Configuration validation reports
+// friendlier errors earlier; this is the last line for every writer.
 func checkBalancer(b *Balancer) error {
 	if b.Name == "" {
 		return fmt.Errorf("%w: balancer without a name", ErrInvalid)
@@ -194,25 +230,19 @@ func checkBalancer(b *Balancer) error {
 	if b.StickySessionSep == 0 {
 		return fmt.Errorf("%w: balancer %q: empty stickysessionsep", ErrInvalid, b.Name)
 	}
-	names := make(map[string]bool, len(b.Members))
-	routes := make(map[string]bool, len(b.Members))
-	for _, m := range b.Members {
-		switch {
-		case m == nil || m.URL == nil || m.Name == "":
-			return fmt.Errorf("%w: balancer %q: member without a URL", ErrInvalid, b.Name)
-		case names[m.Name]:
-			return fmt.Errorf("%w: balancer %q: member %s listed twice", ErrInvalid, b.Name, m.Name)
-		case m.LoadFactor < 1 || m.LoadFactor > 100:
-			return fmt.Errorf("%w: member %s: loadfactor %d is outside 1..100", ErrInvalid, m.Name, m.LoadFactor)
-		case m.LBSet < 0 || m.LBSet > 99:
-			return fmt.Errorf("%w: member %s: lbset %d is outside 0..99", ErrInvalid, m.Name, m.LBSet)
-		case m.Route != "" && routes[m.Route]:
-			return fmt.Errorf("%w: balancer %q: route %q used by two members", ErrInvalid, b.Name, m.Route)
-		}
-		names[m.Name] = true
-		if m.Route != "" {
-			routes[m.Route] = true
-		}
+	return nil
+}
+
+// checkMember enforces what the request path and the schedule builder rely
+// on of one member of balancer bal.
+func checkMember(bal string, m *Member) error {
+	switch {
+	case m == nil || m.URL == nil || m.Name == "":
+		return fmt.Errorf("%w: balancer %q: member without a URL", ErrInvalid, bal)
+	case m.LoadFactor < 1 || m.LoadFactor > 100:
+		return fmt.Errorf("%w: member %s: loadfactor %d is outside 1..100", ErrInvalid, m.Name, m.LoadFactor)
+	case m.LBSet < 0 || m.LBSet > 99:
+		return fmt.Errorf("%w: member %s: lbset %d is outside 0..99", ErrInvalid, m.Name, m.LBSet)
 	}
 	return nil
 }
