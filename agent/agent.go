@@ -345,6 +345,9 @@ func (a *Agent) talk(ctx context.Context, b *balancer) {
 		case <-ctx.Done():
 			return
 		case <-b.wake:
+			if retry != nil {
+				continue // a retry is due sooner or later; periods wait for it
+			}
 		case <-retry:
 		}
 		retry = nil
