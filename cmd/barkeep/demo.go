@@ -34,6 +34,7 @@ sticky sessions and failover. Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8000", "client listener")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:8090", "admin listener (balancer-manager, API, metrics)")
 	addLogFormatFlag(cmd, &logFormat)
+	cmd.AddCommand(newDemoPubCmd(stdout))
 	return cmd
 }
 

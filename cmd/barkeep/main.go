@@ -4,6 +4,7 @@
 //
 //	barkeep serve --config barkeep.yaml   run from a configuration file
 //	barkeep demo                          three demo pubs behind a balancer
+//	barkeep agent --proxy HOST:PORT ...   register a backend with balancers (MCMP)
 //	barkeep check-config barkeep.yaml     validate a file (exit 2 on problems)
 //	barkeep convert httpd.conf > barkeep.yaml   translate an httpd configuration
 //	barkeep healthcheck                   GET the admin /healthz (container HEALTHCHECK)
@@ -87,7 +88,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(stdout, stderr), newDemoCmd(stdout, stderr), newCheckConfigCmd(stdout),
+	root.AddCommand(newServeCmd(stdout, stderr), newDemoCmd(stdout, stderr), newAgentCmd(stderr), newCheckConfigCmd(stdout),
 		newVersionCmd(stdout), newHealthcheckCmd(stdout))
 	return root
 }

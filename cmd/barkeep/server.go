@@ -37,6 +37,7 @@ type server struct {
 	accessCloser io.Closer
 	accessFile   *logFile                        // nil unless the access log is a file; SIGUSR1 reopens it
 	mcmp         *mcmpserver.Server              // nil without a manager listener
+	advertiser   *mcmpserver.Advertiser          // nil without manager.advertise
 	cert         atomic.Pointer[tls.Certificate] // of the TLS client listeners; SIGHUP reloads it
 	servers      []*http.Server
 	listeners    []net.Listener
@@ -168,6 +169,19 @@ func (s *server) startManager(m config.Manager, version string) error {
 	// Workers keep one connection open and send STATUS every 10 s: keep
 	// idle connections well beyond that.
 	s.listen(l, s.mcmp, max(s.cfg.Server.IdleTimeout, 2*time.Minute))
+	if a := m.Advertise; a != nil {
+		protocol := "http"
+		if m.TLS.Cert != "" {
+			protocol = "https"
+		}
+		s.advertiser, err = mcmpserver.NewAdvertiser(mcmpserver.AdvertiseOptions{
+			ManagerAddress: s.managerAddr, Protocol: protocol, Group: a.Group, Interval: a.Interval,
+			SecurityKey: a.SecurityKey, ManagerURL: a.ManagerURL, Interface: a.Interface, Log: s.log,
+		})
+		if err != nil {
+			return fmt.Errorf("manager.advertise: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -233,6 +247,13 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 	wg.Go(func() { health.NewChecker(s.store, health.CheckerOptions{Log: s.log}).Run(bg) })
 	if s.mcmp != nil {
 		wg.Go(func() { s.mcmp.Run(bg) })
+	}
+	if s.advertiser != nil {
+		wg.Go(func() {
+			if err := s.advertiser.Run(bg); err != nil {
+				s.log.Error("advertise", "err", err)
+			}
+		})
 	}
 	if s.access != nil {
 		wg.Go(func() {

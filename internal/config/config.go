@@ -120,6 +120,29 @@ type Manager struct {
 	MaxNode    int `yaml:"maxnode"`
 	MaxHost    int `yaml:"maxhost"`
 	MaxContext int `yaml:"maxcontext"`
+	// Advertise, when present (even empty), multicasts the manager
+	// listener's address so workers find it (mod_advertise); default off.
+	Advertise *Advertise `yaml:"advertise"`
+}
+
+// Advertise configures the advertise sender (mod_advertise). Empty values
+// take the defaults noted.
+type Advertise struct {
+	// Group is the IPv4 multicast group, "ip:port"; default
+	// "224.0.1.105:23364" (AdvertiseGroup).
+	Group string `yaml:"group"`
+	// Interval is the time between datagrams; default 10s
+	// (AdvertiseFrequency).
+	Interval time.Duration `yaml:"interval"`
+	// SecurityKey salts the datagrams' digest; workers need the same key
+	// (AdvertiseSecurityKey). Default "".
+	SecurityKey string `yaml:"security_key"`
+	// ManagerURL is sent as X-Manager-Url; default "/" + a random id
+	// (AdvertiseManagerUrl).
+	ManagerURL string `yaml:"manager_url"`
+	// Interface names the network interface datagrams leave by; default
+	// "": the system's route for the group (AdvertiseBindAddress).
+	Interface string `yaml:"interface"`
 }
 
 // ManagerTLS holds PEM file names for the manager listener.

@@ -62,20 +62,31 @@ func Load(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{file: name, pos: map[string]int{}}
 	c.setDefaults()
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{Problems: []Problem{syntaxProblem(name, err)}}
+	problems, ok := decodeInto(name, data, c, c.pos)
+	if !ok {
+		return nil, &Error{Problems: problems}
 	}
-	d := &decoder{file: name, pos: c.pos}
-	if len(root.Content) > 0 {
-		d.value(root.Content[0], reflect.ValueOf(c).Elem(), "")
-	}
-	problems := append(d.problems, c.validate()...)
+	problems = append(problems, c.validate()...)
 	if len(problems) > 0 {
 		sortProblems(problems)
 		return nil, &Error{Problems: problems}
 	}
 	return c, nil
+}
+
+// decodeInto decodes the YAML in data into v (a pointer to a struct),
+// recording field lines in pos. ok is false for a YAML syntax error, which
+// stops the decoding.
+func decodeInto(name string, data []byte, v any, pos map[string]int) (problems []Problem, ok bool) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return []Problem{syntaxProblem(name, err)}, false
+	}
+	d := &decoder{file: name, pos: pos}
+	if len(root.Content) > 0 {
+		d.value(root.Content[0], reflect.ValueOf(v).Elem(), "")
+	}
+	return d.problems, true
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -156,6 +167,15 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 				return
 			}
 			v.SetInt(int64(i))
+		}
+	case reflect.Float64:
+		var f float64
+		if d.scalar(n, path, "a number") {
+			if (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&f) != nil {
+				d.fail(n.Line, path, "want a number, got %q", n.Value)
+				return
+			}
+			v.SetFloat(f)
 		}
 	case reflect.Bool:
 		var b bool

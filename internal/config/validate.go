@@ -151,10 +151,34 @@ func (v *validator) manager() {
 			v.fail("manager."+t.name, "%d is outside 1..100000", t.n)
 		}
 	}
+	if a := m.Advertise; a != nil {
+		v.advertise(a)
+	}
 	for i, b := range v.c.Balancers {
 		if strings.EqualFold(b.Name, m.Balancer) {
 			v.fail(fmt.Sprintf("balancers[%d].name", i), "%q is the manager's balancer for MCMP nodes; use another name", b.Name)
 		}
+	}
+}
+
+func (v *validator) advertise(a *Advertise) {
+	if a.Group != "" {
+		g, err := netip.ParseAddrPort(a.Group)
+		if err != nil || !g.Addr().Is4() || !g.Addr().IsMulticast() {
+			v.fail("manager.advertise.group", "%q is not an IPv4 multicast ip:port such as 224.0.1.105:23364", a.Group)
+		}
+	}
+	if a.Interval != 0 && a.Interval < 100*time.Millisecond {
+		v.fail("manager.advertise.interval", "%s is below the minimum of 100ms", a.Interval)
+	}
+	if a.ManagerURL != "" && !strings.HasPrefix(a.ManagerURL, "/") {
+		v.fail("manager.advertise.manager_url", "%q must start with /", a.ManagerURL)
+	}
+	if strings.ContainsAny(a.SecurityKey+a.ManagerURL, "\r\n") {
+		v.fail("manager.advertise", "security_key and manager_url must be one line")
+	}
+	if a.Interface != "" && !nameRE.MatchString(a.Interface) {
+		v.fail("manager.advertise.interface", "%q is not an interface name", a.Interface)
 	}
 }
 
