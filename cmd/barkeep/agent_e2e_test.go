@@ -70,7 +70,9 @@ func agentCmd(t *testing.T, args ...string) (stop func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var stderr syncBuffer
-	go func() { done <- run(ctx, append([]string{"agent", "--log-format", "text"}, args...), io.Discard, &stderr) }()
+	go func() {
+		done <- run(ctx, append([]string{"agent", "--log-format", "text"}, args...), io.Discard, &stderr)
+	}()
 	var once sync.Once
 	code := 0
 	stop = func() int {
