@@ -284,7 +284,8 @@ func TestBackendDownReportsMinusOne(t *testing.T) {
 func TestInfoShowsWhatIsAlreadyRegistered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newMemBalancer()
-		first := newTestAgent(t, b, Options{Contexts: []string{"/app", "/old"}})
+		static := []MetricSpec{{Kind: Static, Factor: 50}}
+		first := newTestAgent(t, b, Options{Metrics: static, Contexts: []string{"/app", "/old"}})
 		ctx, cancel := context.WithCancel(t.Context())
 		go first.Run(ctx)
 		synctest.Wait()
@@ -293,10 +294,10 @@ func TestInfoShowsWhatIsAlreadyRegistered(t *testing.T) {
 
 		// The same node comes back (an agent restart) with /app only: /app
 		// is ENABLED already, /old is obsolete.
-		second := newTestAgent(t, b, Options{Contexts: []string{"/app"}})
+		second := newTestAgent(t, b, Options{Metrics: static, Contexts: []string{"/app"}})
 		run(t, second)
 		synctest.Wait()
-		equal(t, "second start", b.take(), "INFO /", "REMOVE-APP /", "CONFIG /", "STATUS / 1")
+		equal(t, "second start", b.take(), "INFO /", "REMOVE-APP /", "CONFIG /", "STATUS / 50")
 		for _, c := range b.node("n1").Contexts {
 			if c.Path == "/old" {
 				t.Errorf("/old still registered")
@@ -305,10 +306,10 @@ func TestInfoShowsWhatIsAlreadyRegistered(t *testing.T) {
 
 		// Other aliases than the balancer holds: start from scratch.
 		b.take()
-		third := newTestAgent(t, b, Options{Contexts: []string{"/app"}, Aliases: []string{"example.com"}})
+		third := newTestAgent(t, b, Options{Metrics: static, Contexts: []string{"/app"}, Aliases: []string{"example.com"}})
 		run(t, third)
 		synctest.Wait()
-		equal(t, "new aliases", b.take(), "INFO /", "REMOVE-APP /*", "CONFIG /", "ENABLE-APP /", "STATUS / 1")
+		equal(t, "new aliases", b.take(), "INFO /", "REMOVE-APP /*", "CONFIG /", "ENABLE-APP /", "STATUS / 50")
 	})
 }
 
