@@ -65,13 +65,13 @@ func serveCtl(t *testing.T, cfgText string) (*server, func()) {
 // agentCmd runs "barkeep agent args..." in this process. stop is SIGTERM:
 // it cancels the command's context and waits for the drain to end,
 // returning the exit status.
-func agentCmd(t *testing.T, args ...string) (stop func() int) {
+func agentCmd(t *testing.T, args ...string) (stop func() int, log *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var stderr syncBuffer
+	stderr := new(syncBuffer)
 	go func() {
-		done <- run(ctx, append([]string{"agent", "--log-format", "text"}, args...), io.Discard, &stderr)
+		done <- run(ctx, append([]string{"agent", "--log-format", "text"}, args...), io.Discard, stderr)
 	}()
 	var once sync.Once
 	code := 0
@@ -95,7 +95,7 @@ func agentCmd(t *testing.T, args ...string) (stop func() int) {
 			t.Logf("agent %s log:\n%s", strings.Join(args, " "), stderr.String())
 		}
 	})
-	return stop
+	return stop, stderr
 }
 
 type syncBuffer struct {
@@ -276,7 +276,7 @@ func TestAgentDrainsOnSIGTERM(t *testing.T) {
 	a := newAppBackend(t, "A", 2*time.Second)
 	b := newAppBackend(t, "B", 0)
 	common := []string{"--proxy", s.managerAddr, "--context", "/app", "--interval", "500ms", "--metric", "static:factor=50"}
-	stopA := agentCmd(t, append([]string{"--route", "nodeA", "--backend", a.URL}, common...)...)
+	stopA, _ := agentCmd(t, append([]string{"--route", "nodeA", "--backend", a.URL}, common...)...)
 	agentCmd(t, append([]string{"--route", "nodeB", "--backend", b.URL}, common...)...)
 	waitFor(t, 10*time.Second, "both nodes registered", func() bool {
 		text := info(t, s.managerAddr)
