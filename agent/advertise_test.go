@@ -43,7 +43,7 @@ func TestAdvertiseListenerChecksEachDatagram(t *testing.T) {
 	send("k", "b1", 5, 200, "10.0.0.1:6666", "http")
 	send("k", "b2", 1, 200, "0.0.0.0:6666", "https")
 	send("k", "b1", 6, 200, "10.0.0.1:6666", "http") // the next period: nothing new
-	send("k", "b3", 1, 410, "", "")                   // a balancer going away
+	send("k", "b3", 1, 410, "", "")                  // a balancer going away
 	want := []string{"http://10.0.0.1:6666", "https://10.1.2.3:6666"}
 	if got := proxies(); !slices.Equal(got, want) {
 		t.Fatalf("balancers %v, want %v", got, want)
