@@ -423,3 +423,36 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// hosts sends each exchange to the memBalancer of its host:port.
+type hosts map[string]*memBalancer
+
+func (h hosts) RoundTrip(r *http.Request) (*http.Response, error) { return h[r.URL.Host].RoundTrip(r) }
+
+func TestEveryBalancerIsKeptInformedOnItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		good, syntax := newMemBalancer(), newMemBalancer()
+		syntax.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Type", "SYNTAX")
+			w.Header().Set("Mess", "SYNTAX: Command is not supported")
+			w.WriteHeader(500)
+		})
+		a, err := New(Options{Route: "n1", Backend: "http://127.0.0.1:8080", Proxies: []string{"10.0.0.1:6666", "10.0.0.2:6666"},
+			Metrics: []MetricSpec{{Kind: Static, Factor: 40}}, Transport: hosts{"10.0.0.1:6666": good, "10.0.0.2:6666": syntax},
+			Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, a)
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		equal(t, "the balancer that refuses with SYNTAX", syntax.take(), "INFO /")
+		equal(t, "the other one", good.take(), "INFO /", "CONFIG /", "ENABLE-APP /", "STATUS / 40", "STATUS / 40", "STATUS / 40", "STATUS / 40")
+		if err := a.Shutdown(t.Context()); err != nil {
+			t.Fatalf("Shutdown skips the SYNTAX balancer: %v", err)
+		}
+		if n := good.node("n1"); n == nil || !n.Removed {
+			t.Error("not removed from the good balancer")
+		}
+	})
+}

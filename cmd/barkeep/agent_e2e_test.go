@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -341,5 +342,41 @@ func TestAgentDrainsOnSIGTERM(t *testing.T) {
 		if code, body := get(front+"/app/after", "JSESSIONID=s1.nodeA"); code != 200 || body != "B" {
 			t.Errorf("request after the drain = %d %q, want 200 B", code, body)
 		}
+	}
+}
+
+func TestAgentConfigFileWithFlagsOverIt(t *testing.T) {
+	s, _ := serveCtl(t, fmt.Sprintf(managedConfig, "127.0.0.1:0", "127.0.0.1:0", ""))
+	a := newAppBackend(t, "A", 0)
+	file := t.TempDir() + "/agent.yaml"
+	writeFile(t, file, fmt.Sprintf(`proxies: [%q]
+route: from-file
+backend: %q
+contexts: [/app, /shop]
+interval: 500ms
+metrics: ["static:factor=30"]
+`, s.managerAddr, a.URL))
+	agentCmd(t, "--config", file, "--route", "from-flag")
+	waitFor(t, 10*time.Second, "from-flag registered with the file's settings", func() bool {
+		text := info(t, s.managerAddr)
+		l, ok := nodeLoad(text, "from-flag")
+		return ok && l == 30 && strings.Contains(text, "Context: /shop, Status: ENABLED")
+	})
+	if strings.Contains(info(t, s.managerAddr), "from-file") {
+		t.Error("the route of the file was used although --route was given")
+	}
+
+	writeFile(t, file, fmt.Sprintf("proxies: [%q]\nroute: r\nbackend: %q\nmetrics:\n  - cpu\n  - requests:capacity=10\n", s.managerAddr, a.URL))
+	var stderr strings.Builder
+	if code := run(t.Context(), []string{"agent", "--config", file}, io.Discard, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), file+":6: metrics[1]: metric requests measures the process it runs in") {
+		t.Errorf("a sidecar metric that measures itself: exit %d, %s", code, stderr.String())
+	}
+}
+
+func writeFile(t *testing.T, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
