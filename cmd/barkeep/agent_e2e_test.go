@@ -29,11 +29,13 @@ manager:
   listen: %q
 %s`
 
-// serveCtl runs "barkeep serve" in this process on cfgText and returns it
-// with a stop function that waits for it to end.
+// serveCtl runs "barkeep serve" in this process on cfgText (SIGHUP reloads
+// cfgText again) and returns it with a stop function that waits for it to
+// end; the test's cleanup stops it too.
 func serveCtl(t *testing.T, cfgText string) (*server, func()) {
 	t.Helper()
-	cfg, err := config.Parse("agent-e2e.yaml", []byte(cfgText))
+	load := func() (*config.Config, error) { return config.Parse("e2e.yaml", []byte(cfgText)) }
+	cfg, err := load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +43,7 @@ func serveCtl(t *testing.T, cfgText string) (*server, func()) {
 	ready := make(chan *server, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, func() (*config.Config, error) { return cfg, nil },
-			serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
+		done <- serve(ctx, cfg, load, serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
 	}()
 	var once sync.Once
 	stop := func() {
@@ -66,11 +67,11 @@ func serveCtl(t *testing.T, cfgText string) (*server, func()) {
 // agentCmd runs "barkeep agent args..." in this process. stop is SIGTERM:
 // it cancels the command's context and waits for the drain to end,
 // returning the exit status.
-func agentCmd(t *testing.T, args ...string) (stop func() int, log *syncBuffer) {
+func agentCmd(t *testing.T, args ...string) (stop func() int, log *lockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	stderr := new(syncBuffer)
+	stderr := new(lockedBuffer)
 	go func() {
 		done <- run(ctx, append([]string{"agent", "--log-format", "text"}, args...), io.Discard, stderr)
 	}()
@@ -97,23 +98,6 @@ func agentCmd(t *testing.T, args ...string) (stop func() int, log *syncBuffer) {
 		}
 	})
 	return stop, stderr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // info returns the manager's INFO text.

@@ -31,34 +31,12 @@ func startServeTLS(t *testing.T, cfgText string) string {
 	return startServer(t, cfgText).tlsAddrs[0]
 }
 
-// startServer runs barkeep in this process on cfgText; SIGHUP reloads
-// cfgText again.
+// startServer runs barkeep in this process on cfgText until the test
+// ends; SIGHUP reloads cfgText again.
 func startServer(t *testing.T, cfgText string) *server {
 	t.Helper()
-	cfg, err := config.Parse("e2e.yaml", []byte(cfgText))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *server, 1)
-	done := make(chan error, 1)
-	load := func() (*config.Config, error) { return config.Parse("e2e.yaml", []byte(cfgText)) }
-	go func() {
-		done <- serve(ctx, cfg, load, serverOptions{stdout: io.Discard, stderr: io.Discard}, func(s *server) { ready <- s })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	select {
-	case s := <-ready:
-		return s
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	return nil
+	s, _ := serveCtl(t, cfgText)
+	return s
 }
 
 func TestKilledMemberFailoverShowsErr(t *testing.T) {
