@@ -12,7 +12,7 @@ import (
 )
 
 // AdvertiseOptions configures listening for balancers that announce
-// themselves with mod_advertise datagrams (MCMP.md §8).
+// themselves with mod_advertise datagrams (docs/mcmp.md §8).
 type AdvertiseOptions struct {
 	// Group is the multicast group and port, "ip:port"; default
 	// "224.0.1.105:23364" (AdvertiseGroup).

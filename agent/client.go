@@ -119,7 +119,7 @@ type nodeInfo struct {
 	contexts map[string][]string // context path -> statuses, one per vhost
 }
 
-// parseInfo reads the INFO text (MCMP.md §3.5) for the node named route.
+// parseInfo reads the INFO text (docs/mcmp.md §3.5) for the node named route.
 func parseInfo(text, route string) nodeInfo {
 	ni := nodeInfo{vhosts: map[string][]string{}, contexts: map[string][]string{}}
 	for line := range strings.SplitSeq(text, "\n") {

@@ -38,5 +38,5 @@
 //
 // References: mod_cluster's ModClusterService, DefaultMCMPHandler,
 // ResetRequestSourceImpl and DynamicLoadBalanceFactorProvider; the
-// balancer side is described in barkeep's MCMP.md.
+// balancer side is described in docs/mcmp.md in the repository.
 package agent

@@ -21,7 +21,7 @@ const MaxAdvertiseSize = 512
 // ErrAdvertise wraps every reason ParseAdvertisement refuses a datagram.
 var ErrAdvertise = errors.New("mcmp: not an advertise datagram")
 
-// Advertisement is one mod_advertise UDP datagram (MCMP.md §8): a balancer
+// Advertisement is one mod_advertise UDP datagram (docs/mcmp.md §8): a balancer
 // announcing its manager listener to the workers on a multicast group.
 //
 //	HTTP/1.0 200 OK

@@ -49,7 +49,7 @@ type AdvertiseOptions struct {
 }
 
 // Advertiser multicasts the manager listener's address so workers find
-// the balancer without configuration (MCMP.md §8): a datagram at start,
+// the balancer without configuration (docs/mcmp.md §8): a datagram at start,
 // then every Interval, and on the way out "403 Forbidden" and "410 Gone".
 type Advertiser struct {
 	opts  AdvertiseOptions
