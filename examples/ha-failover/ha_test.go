@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +30,11 @@ func TestHAFailoverExample(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "barkeep")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/barkeep")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building barkeep needs the go command on PATH: %v", err)
+	}
+	build := exec.Command(goBin, "build", "-o", bin, "../../cmd/barkeep")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
