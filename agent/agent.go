@@ -248,7 +248,7 @@ func (a *Agent) Load() int { return int(a.load.Load()) }
 // Run measures the load every Interval and keeps every balancer
 // informed, until ctx is done. It listens for advertise datagrams when
 // Options.Advertise is set; it returns the listener's error if that cannot
-// start, else nil.
+// start, else nil. Call it once.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
