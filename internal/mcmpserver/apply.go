@@ -2,11 +2,11 @@ package mcmpserver
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/mcmp"
@@ -143,8 +143,12 @@ func (s *Server) putBalancer(d *registry.Draft, name string, req *mcmp.ConfigReq
 }
 
 // app applies a context-form or node-wide ENABLE-APP, DISABLE-APP,
-// STOP-APP or REMOVE-APP and returns the answer body.
-func (s *Server) app(req *mcmp.AppRequest) (string, error) {
+// STOP-APP or REMOVE-APP, logs it and returns the answer body. A
+// context-form STOP-APP that finds requests in flight waits up to
+// StopAppWait (or until ctx is done) for them to end before it counts
+// them: the Java worker asks again right after Tomcat's own count drops,
+// before the response has left the balancer.
+func (s *Server) app(ctx context.Context, req *mcmp.AppRequest) (string, error) {
 	state := appState(req.Cmd)
 	var touched []mcmp.AliasContexts
 	var rows []*registry.Context
@@ -155,7 +159,7 @@ func (s *Server) app(req *mcmp.AppRequest) (string, error) {
 		}
 		n := old.Clone()
 		if req.NodeWide {
-			s.nodeWide(n, req.Cmd, state)
+			rows = s.nodeWide(n, req.Cmd, state)
 		} else {
 			touched, rows, _ = s.setContexts(d, n, req.Aliases, req.Contexts, state, req.Cmd == mcmp.RemoveApp)
 		}
@@ -164,21 +168,51 @@ func (s *Server) app(req *mcmp.AppRequest) (string, error) {
 	if err != nil {
 		return "", asProtocolError(err, req.JVMRoute)
 	}
+	inFlight := countInFlight(rows)
+	if req.Cmd == mcmp.StopApp && !req.NodeWide && inFlight > 0 && s.stopAppWait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, s.stopAppWait)
+		for _, c := range rows {
+			c.AwaitIdle(wctx)
+		}
+		cancel()
+		inFlight = countInFlight(rows)
+	}
+	s.logApp(req, inFlight)
 	switch {
 	case req.NodeWide:
 		return "", nil
 	case req.Cmd == mcmp.StopApp:
-		var inFlight int64
-		counted := map[int]bool{} // aliases sharing a vhost share its rows
-		for _, c := range rows {
-			if !counted[c.ID] {
-				counted[c.ID] = true
-				inFlight += c.Requests.Load()
-			}
-		}
 		return mcmp.StopAppResponse(req.JVMRoute, req.Aliases, req.Contexts, inFlight), nil
 	}
 	return mcmp.AppResponse(req.Cmd, req.JVMRoute, touched), nil
+}
+
+// countInFlight sums the requests in flight to rows, counting each row once
+// (aliases sharing a vhost share its rows).
+func countInFlight(rows []*registry.Context) int64 {
+	var n int64
+	counted := make(map[int]bool, len(rows))
+	for _, c := range rows {
+		if !counted[c.ID] {
+			counted[c.ID] = true
+			n += c.Requests.Load()
+		}
+	}
+	return n
+}
+
+// logApp writes the one INFO line of an applied *-APP command.
+func (s *Server) logApp(req *mcmp.AppRequest, inFlight int64) {
+	msg := map[mcmp.Method]string{mcmp.EnableApp: "context enabled", mcmp.DisableApp: "context disabled",
+		mcmp.StopApp: "context stopped", mcmp.RemoveApp: "context removed"}[req.Cmd]
+	if req.NodeWide {
+		msg = map[mcmp.Method]string{mcmp.EnableApp: "node contexts enabled", mcmp.DisableApp: "node contexts disabled",
+			mcmp.StopApp: "node contexts stopped", mcmp.RemoveApp: "node removed; forgotten after wait_for_remove"}[req.Cmd]
+		s.log.Info(msg, "route", req.JVMRoute, "requests", inFlight)
+		return
+	}
+	s.log.Info(msg, "route", req.JVMRoute, "alias", strings.Join(req.Aliases, ","),
+		"context", strings.Join(req.Contexts, ","), "requests", inFlight)
 }
 
 func appState(m mcmp.Method) registry.ContextState {
@@ -191,26 +225,29 @@ func appState(m mcmp.Method) registry.ContextState {
 	return registry.ContextStopped
 }
 
-// nodeWide applies a "/*" command to every context of n; REMOVE-APP drops
-// them all with the aliases and marks the node removed.
-func (s *Server) nodeWide(n *registry.Node, cmd mcmp.Method, state registry.ContextState) {
+// nodeWide applies a "/*" command to every context of n and returns the
+// rows; REMOVE-APP drops them all with the aliases and marks the node
+// removed.
+func (s *Server) nodeWide(n *registry.Node, cmd mcmp.Method, state registry.ContextState) []*registry.Context {
+	rows := n.Contexts
 	if cmd == mcmp.RemoveApp {
 		n.Hosts, n.Contexts = nil, nil
 		n.Removed, n.RemovedAt = true, s.now()
-		return
+		return rows
 	}
 	for i, c := range n.Contexts {
 		nc := *c
 		nc.State = state
 		n.Contexts[i] = &nc
 	}
+	return n.Contexts
 }
 
 // setContexts sets contexts to state (or removes them) under the virtual
 // host of aliases on node n, an unpublished copy. Aliases sent together
 // share one virtual host: an alias the node has keeps its vhost, new ones
 // join the vhost of the first known alias or a new one. It returns, per
-// alias, the contexts touched; the context rows set; and, for rows that
+// alias, the contexts touched; the context rows set (or removed); and, for rows that
 // did not fit the tables, the reference's messages (a CONFIG answers them
 // as GENERAL, the *-APP commands skip them silently).
 func (s *Server) setContexts(d *registry.Draft, n *registry.Node, aliases, contexts []string,
@@ -253,6 +290,7 @@ func (s *Server) setContexts(d *registry.Draft, n *registry.Node, aliases, conte
 			switch {
 			case remove:
 				if i >= 0 {
+					rows = append(rows, n.Contexts[i])
 					n.Contexts = slices.Delete(n.Contexts, i, i+1)
 				}
 			case i >= 0:
@@ -266,7 +304,7 @@ func (s *Server) setContexts(d *registry.Draft, n *registry.Node, aliases, conte
 			default:
 				id := d.FreeContextID(nextCtx)
 				ctxRows, nextCtx = ctxRows+1, id+1
-				c := &registry.Context{ID: id, Vhost: v, Path: path, State: state, Requests: new(atomic.Int64)}
+				c := registry.NewContext(id, v, path, state)
 				n.Contexts = append(n.Contexts, c)
 				rows = append(rows, c)
 			}

@@ -2,6 +2,7 @@ package mcmpserver
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
@@ -90,7 +91,7 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(body))
 		return
 	case "ENABLE-APP", "DISABLE-APP", "STOP-APP", "REMOVE-APP":
-		out, err := p.command(mcmp.Method(cmd), q)
+		out, err := p.command(r.Context(), mcmp.Method(cmd), q)
 		data.Output = out
 		if pe, ok := errors.AsType[*mcmp.ProtocolError](err); ok {
 			data.Failed = pe.Mess
@@ -112,25 +113,25 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // command runs a page command for Range CONTEXT (JVMRoute, Alias,
 // Context), NODE (JVMRoute) or DOMAIN (Domain: every node of the domain).
-func (p *page) command(cmd mcmp.Method, q url.Values) (string, error) {
+func (p *page) command(ctx context.Context, cmd mcmp.Method, q url.Values) (string, error) {
 	switch q.Get("Range") {
 	case "CONTEXT":
 		if q.Get("JVMRoute") == "" || q.Get("Alias") == "" || q.Get("Context") == "" {
 			return "", &mcmp.ProtocolError{Type: mcmp.TypeSyntax, Mess: mcmp.MessNoContextAlias}
 		}
-		return p.s.app(&mcmp.AppRequest{Cmd: cmd, JVMRoute: q.Get("JVMRoute"),
+		return p.s.app(ctx, &mcmp.AppRequest{Cmd: cmd, JVMRoute: q.Get("JVMRoute"),
 			Aliases: []string{strings.ToLower(q.Get("Alias"))}, Contexts: []string{q.Get("Context")}})
 	case "NODE":
 		if q.Get("JVMRoute") == "" {
 			return "", &mcmp.ProtocolError{Type: mcmp.TypeSyntax, Mess: mcmp.MessRouteEmpty}
 		}
-		return p.s.app(&mcmp.AppRequest{Cmd: cmd, NodeWide: true, JVMRoute: q.Get("JVMRoute")})
+		return p.s.app(ctx, &mcmp.AppRequest{Cmd: cmd, NodeWide: true, JVMRoute: q.Get("JVMRoute")})
 	case "DOMAIN":
 		domain := q.Get("Domain")
 		var errs []error
 		for _, n := range p.s.store.Load().Nodes() {
 			if n.Domain == domain && domain != "" && !n.Removed {
-				if _, err := p.s.app(&mcmp.AppRequest{Cmd: cmd, NodeWide: true, JVMRoute: n.JVMRoute}); err != nil {
+				if _, err := p.s.app(ctx, &mcmp.AppRequest{Cmd: cmd, NodeWide: true, JVMRoute: n.JVMRoute}); err != nil {
 					errs = append(errs, err)
 				}
 			}

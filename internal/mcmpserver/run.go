@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
@@ -222,7 +221,7 @@ func (s *Server) Restore() error {
 				FlushWait: pn.FlushWait, Ping: pn.Ping, Smax: pn.Smax, TTL: pn.TTL, Timeout: pn.Timeout, Hosts: pn.Hosts,
 			}
 			for _, c := range pn.Contexts {
-				n.Contexts = append(n.Contexts, &registry.Context{ID: c.ID, Vhost: c.Vhost, Path: c.Path, State: c.State, Requests: new(atomic.Int64)})
+				n.Contexts = append(n.Contexts, registry.NewContext(c.ID, c.Vhost, c.Path, c.State))
 			}
 			if err := d.PutNode(n); err != nil {
 				return err

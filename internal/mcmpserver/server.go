@@ -12,6 +12,7 @@ package mcmpserver
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -54,6 +55,10 @@ type Options struct {
 	// Release is reported by VERSION and the manager page; default
 	// "barkeep/dev".
 	Release string
+	// StopAppWait bounds how long a STOP-APP that finds requests in flight
+	// waits for them to end before it answers with the count (see
+	// registry.Context.EndRequest); default 500ms, negative: no wait.
+	StopAppWait time.Duration
 	// Probe checks a backend for STATUS and PING; default probes with
 	// OPTIONS (http, https) or CPING (ajp), as MCMP.md §6.4.
 	Probe ProbeFunc
@@ -77,6 +82,7 @@ type Server struct {
 	maxHost        int
 	maxContext     int
 	persist        string
+	stopAppWait    time.Duration
 	release        string
 	probe          ProbeFunc
 	log            *slog.Logger
@@ -98,6 +104,7 @@ func New(store *registry.Store, opts Options) *Server {
 		maxHost:       cmp.Or(opts.MaxHost, 20),
 		maxContext:    cmp.Or(opts.MaxContext, 100),
 		persist:       opts.Persist,
+		stopAppWait:   cmp.Or(opts.StopAppWait, 500*time.Millisecond),
 		release:       cmp.Or(opts.Release, "barkeep/dev"),
 		probe:         opts.Probe,
 		log:           cmp.Or(opts.Log, slog.New(slog.DiscardHandler)).With("component", "mcmp"),
@@ -181,7 +188,7 @@ func (s *Server) serveMCMP(w http.ResponseWriter, r *http.Request, m mcmp.Method
 		return
 	}
 	xml := strings.Contains(r.Header.Get("Accept"), "text/xml")
-	text, ctype, err := s.handle(req, xml)
+	text, ctype, err := s.handle(r.Context(), req, xml)
 	if err != nil {
 		s.refuse(w, r, err)
 		return
@@ -195,7 +202,7 @@ func (s *Server) serveMCMP(w http.ResponseWriter, r *http.Request, m mcmp.Method
 
 // handle applies one parsed message and returns the answer body and its
 // content type ("" for the empty answers of CONFIG and "/*" commands).
-func (s *Server) handle(req mcmp.Request, xml bool) (body, ctype string, err error) {
+func (s *Server) handle(ctx context.Context, req mcmp.Request, xml bool) (body, ctype string, err error) {
 	switch req := req.(type) {
 	case *mcmp.ConfigRequest:
 		if err := s.config(req); err != nil {
@@ -205,16 +212,16 @@ func (s *Server) handle(req mcmp.Request, xml bool) (body, ctype string, err err
 			"member", req.Type+"://"+net.JoinHostPort(strings.Trim(req.Host, "[]"), req.Port), "domain", req.Domain)
 		return "", "", nil
 	case *mcmp.AppRequest:
-		text, err := s.app(req)
+		text, err := s.app(ctx, req)
 		if err != nil || req.NodeWide {
 			return "", "", err
 		}
 		return text, "text/plain", nil
 	case *mcmp.StatusRequest:
-		text, err := s.status(req)
+		text, err := s.status(ctx, req)
 		return text, "text/plain", err
 	case *mcmp.PingRequest:
-		text, err := s.ping(req)
+		text, err := s.ping(ctx, req)
 		return text, "text/plain", err
 	case *mcmp.SimpleRequest:
 		return s.simple(req.M, xml)

@@ -80,7 +80,7 @@ func hostOnly(hostport string) string {
 // and, if alive, its reported load applies: -1 broken (sticky requests
 // only), 0 hot standby, 1..100 its weight. A failed probe puts the node in
 // error and answers NOTOK without applying the load.
-func (s *Server) status(req *mcmp.StatusRequest) (string, error) {
+func (s *Server) status(ctx context.Context, req *mcmp.StatusRequest) (string, error) {
 	n := s.store.Load().Node(req.JVMRoute)
 	if n == nil {
 		return "", mcmp.CantReadNode(req.JVMRoute)
@@ -92,7 +92,7 @@ func (s *Server) status(req *mcmp.StatusRequest) (string, error) {
 		n.Stats.Load.Store(-1)
 		return mcmp.StatusResponse(req.JVMRoute, true, s.id), nil
 	}
-	if !s.probeNode(n) {
+	if !s.probeNode(ctx, n) {
 		return mcmp.StatusResponse(req.JVMRoute, false, s.id), nil
 	}
 	if req.HasLoad {
@@ -107,9 +107,9 @@ func (s *Server) status(req *mcmp.StatusRequest) (string, error) {
 }
 
 // probeNode probes n and puts it in error when the probe fails.
-func (s *Server) probeNode(n *registry.Node) bool {
+func (s *Server) probeNode(ctx context.Context, n *registry.Node) bool {
 	m := n.Member()
-	err := s.probe(context.Background(), n.Type, m.URL.Host, m.ConnectionTimeout)
+	err := s.probe(ctx, n.Type, m.URL.Host, m.ConnectionTimeout)
 	if err != nil {
 		n.Stats.Errors.Add(1)
 		if n.Stats.ErrorTime.Swap(s.now().UnixNano()) == 0 {
@@ -123,7 +123,7 @@ func (s *Server) probeNode(n *registry.Node) bool {
 // ping answers a PING of the balancer (no fields), of a node (JVMRoute) or
 // of a backend (Scheme, Host, Port). As in the reference, an http(s)
 // backend is probed only when it is already a member of some balancer.
-func (s *Server) ping(req *mcmp.PingRequest) (string, error) {
+func (s *Server) ping(ctx context.Context, req *mcmp.PingRequest) (string, error) {
 	snap := s.store.Load()
 	switch {
 	case req.JVMRoute != "":
@@ -131,7 +131,7 @@ func (s *Server) ping(req *mcmp.PingRequest) (string, error) {
 		if n == nil {
 			return "", mcmp.CantReadNode(req.JVMRoute)
 		}
-		return mcmp.PingResponse(req.JVMRoute, !n.Removed && s.probeNode(n), s.id), nil
+		return mcmp.PingResponse(req.JVMRoute, !n.Removed && s.probeNode(ctx, n), s.id), nil
 	case req.Scheme == "":
 		return mcmp.PingResponse("", true, s.id), nil
 	}
@@ -139,7 +139,7 @@ func (s *Server) ping(req *mcmp.PingRequest) (string, error) {
 	if req.Scheme != "ajp" && !isMember(snap, hostport) {
 		return mcmp.PingResponse("", false, s.id), nil
 	}
-	err := s.probe(context.Background(), req.Scheme, hostport, 10*time.Second)
+	err := s.probe(ctx, req.Scheme, hostport, 10*time.Second)
 	return mcmp.PingResponse("", err == nil, s.id), nil
 }
 

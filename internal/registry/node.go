@@ -91,8 +91,11 @@ type Context struct {
 	Path  string
 	State ContextState
 	// Requests counts requests in flight to this context on this node;
-	// shared by every copy of the row.
+	// shared by every copy of the row. The request path adds 1 when it
+	// chooses the row and calls EndRequest when the member has sent its
+	// whole response.
 	Requests *atomic.Int64
+	idle     *idleSignal // wakes STOP-APPs waiting for Requests to reach 0; nil unless made by NewContext
 }
 
 // Clone returns a copy of n whose Hosts and Contexts may be edited; the
