@@ -3,6 +3,7 @@ package mcmp
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrorType is the Type header of a refused MCMP message.
@@ -79,6 +80,40 @@ const (
 	MessEmptyContext   = "TODO: Empty Context is not allowed"
 	MessUnsupported    = "SYNTAX: Command is not supported"
 )
+
+// MessContextBad is barkeep's SYNTAX refusal of a context that is not an
+// absolute path, or holds whitespace, a control character or a ".."
+// segment (the reference stores any text; no worker sends such a path).
+const MessContextBad = "SYNTAX: Context field has bad value"
+
+// CheckContext returns the SYNTAX refusal of a context path that is not
+// absolute ("/..."), or holds whitespace, a control character or a ".."
+// segment; nil for a good one.
+func CheckContext(path string) *ProtocolError {
+	if path == "" || path[0] != '/' {
+		return syntax(ErrBadValue, MessContextBad)
+	}
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c <= ' ' || c == 0x7f {
+			return syntax(ErrBadValue, MessContextBad)
+		}
+	}
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == ".." {
+			return syntax(ErrBadValue, MessContextBad)
+		}
+	}
+	return nil
+}
+
+// TooBig is the refusal of a message whose body is longer than the
+// manager reads (max_message_size). The reference cuts such a body short
+// and applies what is left; barkeep applies nothing. It is MEM, not
+// SYNTAX, because the reference accepts the message: the worker tries
+// again at its next period.
+func TooBig(m Method, limit int) *ProtocolError {
+	return &ProtocolError{Type: TypeMem, Mess: fmt.Sprintf("MEM: %s message longer than %d bytes (max_message_size)", m, limit), Err: ErrTooBig}
+}
 
 // InvalidField is the SYNTAX refusal of an unknown key in STATUS or PING.
 func InvalidField(key string) *ProtocolError {

@@ -291,7 +291,7 @@ func (r *ConfigRequest) set(key, v string) error {
 	case "alias":
 		r.Aliases, err = appendList(r.Aliases, strings.ToLower(v), MaxAlias, MessAliasTooBig, MessEmptyAlias)
 	case "context":
-		r.Contexts, err = appendList(r.Contexts, v, MaxContext, MessContextTooBig, MessEmptyContext)
+		r.Contexts, err = appendContexts(r.Contexts, v)
 	}
 	return err
 }
@@ -312,7 +312,7 @@ func parseApp(m Method, nodeWide bool, pairs []pair) (Request, error) {
 			}
 		case "context":
 			if !nodeWide {
-				r.Contexts, err = appendList(r.Contexts, p.value, MaxContext, MessContextTooBig, MessEmptyContext)
+				r.Contexts, err = appendContexts(r.Contexts, p.value)
 			}
 		}
 		if err != nil {
@@ -432,6 +432,22 @@ func appendList(list []string, v string, limit int, bigMess, emptyMess string) (
 			return nil, syntax(ErrTooBig, bigMess)
 		}
 		list = append(list, item)
+	}
+	return list, nil
+}
+
+// appendContexts adds the contexts of the comma list v to list, refusing
+// the ones CheckContext refuses.
+func appendContexts(list []string, v string) ([]string, error) {
+	n := len(list)
+	list, err := appendList(list, v, MaxContext, MessContextTooBig, MessEmptyContext)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list[n:] {
+		if pe := CheckContext(c); pe != nil {
+			return nil, pe
+		}
 	}
 	return list, nil
 }

@@ -154,6 +154,13 @@ func TestErrorCatalogue(t *testing.T) {
 		{"APP one-char last item is fine, empty item is not", mcmp.EnableApp, false, "JVMRoute=n&Alias=a&Context=/a,", "SYNTAX", "TODO: Empty Context is not allowed"},
 		{"APP alias too big", mcmp.EnableApp, false, "JVMRoute=n&Alias=" + long(255) + "&Context=/", "SYNTAX", "SYNTAX: Alias field too big"},
 		{"APP context too big", mcmp.EnableApp, false, "JVMRoute=n&Alias=a&Context=" + long(80), "SYNTAX", "SYNTAX: Context field too big"},
+		{"CONFIG relative context", mcmp.Config, false, "JVMRoute=n&Alias=a&Context=app", "SYNTAX", mcmp.MessContextBad},
+		{"APP context with ..", mcmp.EnableApp, false, "JVMRoute=n&Alias=a&Context=%2Fapp%2F..%2Fadmin", "SYNTAX", mcmp.MessContextBad},
+		{"APP context ending in ..", mcmp.StopApp, false, "JVMRoute=n&Alias=a&Context=/..", "SYNTAX", mcmp.MessContextBad},
+		{"APP context with a space", mcmp.EnableApp, false, "JVMRoute=n&Alias=a&Context=%2Fmy%20app", "SYNTAX", mcmp.MessContextBad},
+		{"APP context with a tab", mcmp.DisableApp, false, "JVMRoute=n&Alias=a&Context=/a%09b", "SYNTAX", mcmp.MessContextBad},
+		{"APP context with a control character", mcmp.EnableApp, false, "JVMRoute=n&Alias=a&Context=/a%00", "SYNTAX", mcmp.MessContextBad},
+		{"APP second context bad", mcmp.EnableApp, false, "JVMRoute=n&Alias=a&Context=/ok,bad", "SYNTAX", mcmp.MessContextBad},
 		{"APP odd tokens (crashes the reference)", mcmp.EnableApp, false, "JVMRoute", "SYNTAX", mcmp.MessParse},
 		{"node-wide APP empty body (crashes the reference)", mcmp.EnableApp, true, "", "SYNTAX", mcmp.MessParse},
 		{"STATUS unknown field", mcmp.Status, false, "JVMRoute=n&Lode=5", "SYNTAX", `SYNTAX: Invalid field "Lode" in message`},
@@ -232,6 +239,17 @@ func FuzzParse(f *testing.F) {
 		case *mcmp.ConfigRequest:
 			if r.JVMRoute == "" || len(r.JVMRoute) > mcmp.MaxJVMRoute || len(r.Aliases) > 0 != (len(r.Contexts) > 0) {
 				t.Fatalf("accepted CONFIG breaks a rule: %+v", r)
+			}
+			for _, c := range r.Contexts {
+				if mcmp.CheckContext(c) != nil {
+					t.Fatalf("accepted CONFIG with context %q", c)
+				}
+			}
+		case *mcmp.AppRequest:
+			for _, c := range r.Contexts {
+				if mcmp.CheckContext(c) != nil {
+					t.Fatalf("accepted %s with context %q", m, c)
+				}
 			}
 		case *mcmp.StatusRequest:
 			if r.JVMRoute == "" || r.HasLoad && (r.Load < -1 || r.Load > 100) {

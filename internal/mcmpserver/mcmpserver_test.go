@@ -391,7 +391,7 @@ func TestRefusals(t *testing.T) {
 		{"CONFIG changing its balancer", "CONFIG", "/", "JVMRoute=node1&Balancer=other&Host=10.0.0.5&Port=8009&Type=http", "MEM", `MEM: Node with "node1" JVMRoute already exists`},
 		{"second route for a backend", "CONFIG", "/", "JVMRoute=node2&Host=10.0.0.5&Port=8009&Type=http", "MEM", "MEM: Another for the same worker already exist"},
 		{"balancer table full", "CONFIG", "/", "JVMRoute=node3&Balancer=other&Host=10.0.0.7&Port=1&Type=http", "MEM", `MEM: Can't update or insert balancer for node with "node3" JVMRoute`},
-		{"oversized message is cut", "CONFIG", "/", "JVMRoute=node4&Host=h&Domain=" + strings.Repeat("d", 2000), "SYNTAX", "SYNTAX: LBGroup field too big"},
+		{"oversized message is refused, not cut", "CONFIG", "/", "JVMRoute=node4&Host=h&Port=" + strings.Repeat("0", 1000) + "17002", "MEM", "MEM: CONFIG message longer than 1024 bytes (max_message_size)"},
 		{"PING of a bad scheme", "PING", "/", "Scheme=gopher&Host=a&Port=70", "SYNTAX", "PING Unsupported scheme: gopher"},
 	}
 	for _, tt := range tests {

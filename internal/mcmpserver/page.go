@@ -119,6 +119,9 @@ func (p *page) command(ctx context.Context, cmd mcmp.Method, q url.Values) (stri
 		if q.Get("JVMRoute") == "" || q.Get("Alias") == "" || q.Get("Context") == "" {
 			return "", &mcmp.ProtocolError{Type: mcmp.TypeSyntax, Mess: mcmp.MessNoContextAlias}
 		}
+		if pe := mcmp.CheckContext(q.Get("Context")); pe != nil {
+			return "", pe
+		}
 		return p.s.app(ctx, &mcmp.AppRequest{Cmd: cmd, JVMRoute: q.Get("JVMRoute"),
 			Aliases: []string{strings.ToLower(q.Get("Alias"))}, Contexts: []string{q.Get("Context")}})
 	case "NODE":

@@ -50,6 +50,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			s.expire()
+			s.logHeldRefusals()
 			save() //nolint:errcheck // logged; retried at the next tick
 		}
 	}

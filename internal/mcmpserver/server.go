@@ -13,7 +13,6 @@ package mcmpserver
 import (
 	"cmp"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -40,8 +39,9 @@ type Options struct {
 	// WaitForRemove is how long a node stays listed after REMOVE-APP "/*"
 	// before it is forgotten (WaitBeforeRemove); default 10s.
 	WaitForRemove time.Duration
-	// MaxMessageSize bounds the body read from a message; bytes beyond it
-	// are ignored as the reference does (MaxMCMPMessSize). Default
+	// MaxMessageSize bounds the body of a message (MaxMCMPMessSize); a
+	// longer one is refused with a MEM error (the reference cuts it short
+	// and applies the rest). Default
 	// 9+64+MaxHost*255+7+MaxContext*80+8 (13188 with default tables), at
 	// least 1024.
 	MaxMessageSize int
@@ -89,6 +89,7 @@ type Server struct {
 	now            func() time.Time
 	id             int64 // reported in STATUS and PING answers; fixed per process start
 	page           *page
+	refused        refusals
 	restored       uint64 // registry version the persist file held at start; written by Restore before Run
 }
 
@@ -177,20 +178,25 @@ func (s *Server) allowed(remote string) bool {
 
 // serveMCMP reads, parses, applies and answers one MCMP message.
 func (s *Server) serveMCMP(w http.ResponseWriter, r *http.Request, m mcmp.Method) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.maxMessageSize)))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.maxMessageSize)+1))
 	if err != nil {
-		s.refuse(w, r, mcmp.CantReadBody(m, err))
+		s.refuse(w, r, "", mcmp.CantReadBody(m, err))
+		return
+	}
+	if len(body) > s.maxMessageSize {
+		w.Header().Set("Connection", "close") // the rest of the body is not read
+		s.refuse(w, r, "", mcmp.TooBig(m, s.maxMessageSize))
 		return
 	}
 	req, err := mcmp.Parse(m, mcmp.NodeWide(r.URL.Path), body)
 	if err != nil {
-		s.refuse(w, r, err)
+		s.refuse(w, r, "", err)
 		return
 	}
 	xml := strings.Contains(r.Header.Get("Accept"), "text/xml")
 	text, ctype, err := s.handle(r.Context(), req, xml)
 	if err != nil {
-		s.refuse(w, r, err)
+		s.refuse(w, r, routeOf(req), err)
 		return
 	}
 	if ctype != "" {
@@ -198,6 +204,21 @@ func (s *Server) serveMCMP(w http.ResponseWriter, r *http.Request, m mcmp.Method
 	}
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, text)
+}
+
+// routeOf returns the JVMRoute a message is about, or "".
+func routeOf(req mcmp.Request) string {
+	switch req := req.(type) {
+	case *mcmp.ConfigRequest:
+		return req.JVMRoute
+	case *mcmp.AppRequest:
+		return req.JVMRoute
+	case *mcmp.StatusRequest:
+		return req.JVMRoute
+	case *mcmp.PingRequest:
+		return req.JVMRoute
+	}
+	return ""
 }
 
 // handle applies one parsed message and returns the answer body and its
@@ -249,23 +270,6 @@ func (s *Server) simple(m mcmp.Method, xml bool) (body, ctype string, err error)
 		return t.Dump(), ctype, nil
 	}
 	return mcmp.VersionResponse(s.release, xml), ctype, nil
-}
-
-// refuse answers a refused message: 500 with the Version, Type and Mess
-// headers (a SYNTAX answer for errors that are not ProtocolErrors).
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	pe, ok := errors.AsType[*mcmp.ProtocolError](err)
-	if !ok {
-		pe = &mcmp.ProtocolError{Type: mcmp.TypeSyntax, Mess: mcmp.MessParse, Err: err}
-	}
-	s.log.Warn("MCMP message refused", "method", r.Method, "remote", r.RemoteAddr, "type", pe.Type, "mess", pe.Mess, "err", pe.Err)
-	h := w.Header()
-	h.Set("Version", mcmp.ProtocolVersion)
-	h.Set("Type", string(pe.Type))
-	h.Set("Mess", pe.Mess)
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusInternalServerError)
-	io.WriteString(w, "500 "+string(pe.Type)+": "+pe.Mess+"\n")
 }
 
 // ID returns the id sent in STATUS and PING answers: microseconds since
