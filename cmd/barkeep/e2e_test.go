@@ -232,6 +232,28 @@ manager:
 		len(api.Nodes[0].Contexts) != 1 || api.Nodes[0].Contexts[0].State != "ENABLED" {
 		t.Errorf("/api/v1/nodes: %+v", api)
 	}
+
+	// A node may not point at barkeep's own listeners (here: the admin
+	// one, whose pages it would expose on the client listener).
+	for _, own := range []string{s.adminAddr, s.clientAddrs[0], s.managerAddr} {
+		h, p, _ := net.SplitHostPort(own)
+		if status, _ := send(manager, "CONFIG", "JVMRoute=loop&Host="+h+"&Port="+p+"&Type=http"); status != 500 {
+			t.Errorf("CONFIG at barkeep's own %s: %d, want 500 (MEM)", own, status)
+		}
+	}
+	// The admin and manager pages answer only names of their listener.
+	for _, u := range []string{admin + "/balancer-manager", admin + "/mod_cluster_manager", manager + "/mod_cluster_manager"} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Host = "attacker.example"
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 403 {
+			t.Errorf("GET %s with Host attacker.example: %d, want 403", u, res.StatusCode)
+		}
+	}
 }
 
 func TestHealthCheckFromConfig(t *testing.T) {

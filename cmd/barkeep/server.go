@@ -94,7 +94,8 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version, Extra: extra, Pprof: cfg.Admin.Pprof}), cfg.Server.IdleTimeout)
+		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version, Extra: extra, Pprof: cfg.Admin.Pprof,
+			Listen: cfg.Admin.Listen, Hosts: cfg.Admin.Hosts}), cfg.Server.IdleTimeout)
 		s.adminAddr = l.Addr().String()
 	}
 	return s, nil
@@ -145,10 +146,20 @@ func (s *server) startManager(m config.Manager, version string) error {
 		}
 		allow = append(allow, p.Masked())
 	}
+	backends, err := mcmpserver.ParseBackends(m.AllowBackends)
+	if err != nil {
+		return fmt.Errorf("manager.%w", err)
+	}
+	stopAppWait := m.StopAppWait
+	if stopAppWait == 0 {
+		stopAppWait = -1 // the file's 0 is "answer at once"
+	}
 	s.mcmp = mcmpserver.New(s.store, mcmpserver.Options{
 		Balancer: m.Balancer, Allow: allow, LBStatusRecalc: m.LBStatusRecalc, WaitForRemove: m.WaitForRemove,
 		MaxMessageSize: m.MaxMessageSize, MaxNode: m.MaxNode, MaxHost: m.MaxHost, MaxContext: m.MaxContext,
 		Persist: m.Persist, Release: "barkeep/" + version, Log: s.log,
+		StopAppWait: stopAppWait, AllowBackends: backends, Listeners: s.ownAddrs,
+		GuardPage: func(h http.Handler) http.Handler { return admin.Guard(h, m.Listen, s.cfg.Admin.Hosts) },
 	})
 	if err := s.mcmp.Restore(); err != nil {
 		return err
@@ -183,6 +194,18 @@ func (s *server) startManager(m config.Manager, version string) error {
 		}
 	}
 	return nil
+}
+
+// ownAddrs returns the addresses of barkeep's listeners, all bound by the
+// time the manager serves: nodes may not register at one of them.
+func (s *server) ownAddrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil {
+			out = append(out, ap)
+		}
+	}
+	return out
 }
 
 // refuseMCMP answers MCMP methods on a client listener with 501, as httpd
@@ -325,7 +348,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 			s.log.Info("TLS certificate reloaded", "cert", c.TLS.Cert)
 		}
 	}
-	if !slices.Equal(c.Listen, s.cfg.Listen) || c.Admin != s.cfg.Admin || c.Server != s.cfg.Server ||
+	if !slices.Equal(c.Listen, s.cfg.Listen) || !reflect.DeepEqual(c.Admin, s.cfg.Admin) || c.Server != s.cfg.Server ||
 		c.Log != s.cfg.Log || c.AccessLog != s.cfg.AccessLog || !reflect.DeepEqual(c.Manager, s.cfg.Manager) ||
 		!slices.Equal(c.TLS.Listen, s.cfg.TLS.Listen) || c.TLS.MinVersion != s.cfg.TLS.MinVersion {
 		s.log.Warn("listen, tls.listen, tls.min_version, admin, manager, server, log and access_log settings changed; they take effect at the next restart")

@@ -5,7 +5,10 @@
 // Reads come from registry snapshots. Every change goes through
 // registry.Store.Update and is all or nothing. A state-changing request
 // must carry the balancer's nonce, which only the console page shows: a
-// missing or wrong nonce changes nothing and says so (403).
+// missing or wrong nonce changes nothing and says so (403). Requests whose
+// Host does not name the listener, and changes sent from another site's
+// page, are refused (see Guard). The listener authenticates nobody:
+// anything that can connect to it can use it.
 package admin
 
 import (
@@ -41,6 +44,12 @@ type Options struct {
 	Extra map[string]http.Handler
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool
+	// Listen is the listener's "host:port"; when its host is a name, that
+	// name is accepted as Host (see Guard).
+	Listen string
+	// Hosts are more names the listener is reached by (admin.hosts); a
+	// request with another Host name gets 403 (see Guard).
+	Hosts []string
 }
 
 // Handler serves the admin listener. Safe for concurrent use.
@@ -51,6 +60,7 @@ type Handler struct {
 	version string
 	key     [32]byte // nonce key, random per process
 	mux     *http.ServeMux
+	guarded http.Handler // mux behind Guard
 }
 
 // New returns the admin handler for store.
@@ -95,13 +105,14 @@ func New(store *registry.Store, opts Options) *Handler {
 	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/balancer-manager", http.StatusFound)
 	})
+	h.guarded = Guard(h.mux, opts.Listen, opts.Hosts)
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
-	h.mux.ServeHTTP(w, r)
+	h.guarded.ServeHTTP(w, r)
 }
 
 // Nonce returns the nonce that authorises changes to the balancer named

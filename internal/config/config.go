@@ -84,6 +84,11 @@ type Admin struct {
 	// Pprof serves Go's profiler under /debug/pprof/ on the admin
 	// listener; default false.
 	Pprof bool `yaml:"pprof"`
+	// Hosts are the names the admin listener (and the mod_cluster_manager
+	// page on the manager listener) is reached by, besides IP addresses,
+	// localhost and the listen host: requests with another Host get 403
+	// (DNS rebinding). Default none.
+	Hosts []string `yaml:"hosts"`
 }
 
 // Manager configures the MCMP manager listener (mod_cluster's
@@ -109,6 +114,15 @@ type Manager struct {
 	// MaxMessageSize is MaxMCMPMessSize in bytes, at least 1024; default
 	// 0: computed from the table sizes (13188 with the defaults).
 	MaxMessageSize int `yaml:"max_message_size"`
+	// StopAppWait is how long a STOP-APP that finds requests in flight
+	// waits for them to end before answering with the count; default
+	// 500ms, 0 answers at once, at most 10s.
+	StopAppWait time.Duration `yaml:"stop_app_wait"`
+	// AllowBackends limits the addresses nodes may register with: CIDRs,
+	// IP addresses and host names ("*.example.com" for a domain); a host
+	// name that is not listed is resolved and all its addresses must be in
+	// the networks. Default empty: any address, as mod_cluster.
+	AllowBackends []string `yaml:"allow_backends"`
 	// UseAlias routes to a context only for requests whose host is an
 	// alias of its virtual host; default false.
 	UseAlias bool `yaml:"use_alias"`
@@ -299,7 +313,7 @@ func (c *Config) setDefaults() {
 	c.Manager = Manager{
 		Allow: []string{"127.0.0.0/8", "::1/128"}, Balancer: "mycluster",
 		LBStatusRecalc: 5 * time.Second, WaitForRemove: 10 * time.Second,
-		MaxNode: 20, MaxHost: 20, MaxContext: 100,
+		MaxNode: 20, MaxHost: 20, MaxContext: 100, StopAppWait: 500 * time.Millisecond,
 	}
 	c.Log = Log{Format: "text", Level: "info"}
 	c.AccessLog = AccessLog{Path: "-", Format: "combined"}

@@ -25,7 +25,7 @@ func TestIssueExampleLoads(t *testing.T) {
 		Server: config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second},
 		Admin:  config.Admin{Listen: "127.0.0.1:8090"},
 		Manager: config.Manager{Allow: []string{"127.0.0.0/8", "::1/128"}, Balancer: "mycluster",
-			LBStatusRecalc: 5 * time.Second, WaitForRemove: 10 * time.Second, MaxNode: 20, MaxHost: 20, MaxContext: 100},
+			LBStatusRecalc: 5 * time.Second, WaitForRemove: 10 * time.Second, MaxNode: 20, MaxHost: 20, MaxContext: 100, StopAppWait: 500 * time.Millisecond},
 		Log:       config.Log{Format: "text", Level: "info"},
 		AccessLog: config.AccessLog{Path: "-", Format: "combined"},
 		Balancers: []config.Balancer{{
@@ -234,12 +234,20 @@ manager:
   max_message_size: 13188
   use_alias: false
   persist: /var/lib/barkeep/mcmp.json
+  stop_app_wait: 250ms
+  allow_backends: [10.1.0.0/16, 192.168.1.5, app1.example.com, "*.apps.example.com"]
+admin:
+  hosts: [lb.example.com, barkeep]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := c.Manager; m.Listen != "127.0.0.1:6666" || m.Allow[0] != "10.0.0.0/8" || m.TLS.ClientCA != "ca.crt" || m.MaxMessageSize != 13188 || m.Persist == "" {
+	if m := c.Manager; m.Listen != "127.0.0.1:6666" || m.Allow[0] != "10.0.0.0/8" || m.TLS.ClientCA != "ca.crt" || m.MaxMessageSize != 13188 || m.Persist == "" ||
+		m.StopAppWait != 250*time.Millisecond || len(m.AllowBackends) != 4 {
 		t.Errorf("manager: %+v", m)
+	}
+	if h := c.Admin.Hosts; len(h) != 2 || h[1] != "barkeep" {
+		t.Errorf("admin.hosts: %v", h)
 	}
 	_, err = config.Parse("m.yaml", []byte(`
 manager:
@@ -248,6 +256,10 @@ manager:
   tls: {key: s.key}
   wait_for_remove: 5s
   max_message_size: 100
+  stop_app_wait: 1m
+  allow_backends: [10.0.0.0/33, "http://x"]
+admin:
+  hosts: ["lb.example.com:8090"]
 balancers:
   - name: mycluster
 `))
@@ -256,7 +268,11 @@ balancers:
 		"m.yaml:5: manager.tls: cert and key go together",
 		"m.yaml:6: manager.wait_for_remove: 5s is below the minimum of 10s",
 		"m.yaml:7: manager.max_message_size: 100 is below the minimum of 1024",
-		`m.yaml:9: balancers[0].name: "mycluster" is the manager's balancer for MCMP nodes; use another name`,
+		"m.yaml:8: manager.stop_app_wait: 1m0s is above the maximum of 10s (the worker's own stop timeout)",
+		`m.yaml:9: manager.allow_backends[0]: "10.0.0.0/33" is not a CIDR, an IP address or a host name (*.example.com for a domain)`,
+		`m.yaml:9: manager.allow_backends[1]: "http://x" is not a CIDR, an IP address or a host name (*.example.com for a domain)`,
+		`m.yaml:11: admin.hosts[0]: "lb.example.com:8090" is not a host name (no port, no scheme)`,
+		`m.yaml:13: balancers[0].name: "mycluster" is the manager's balancer for MCMP nodes; use another name`,
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("manager problems:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))

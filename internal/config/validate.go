@@ -47,6 +47,10 @@ func sortProblems(ps []Problem) {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
+// hostNameRE is a DNS host name: dot-separated labels of letters, digits,
+// '-' and '_'.
+var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$`)
+
 // tokenRE is what a cookie name, route or session parameter may contain.
 var tokenRE = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+$`)
 
@@ -60,6 +64,11 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Admin.Listen != "" {
 		v.hostPort("admin.listen", c.Admin.Listen)
+	}
+	for i, h := range c.Admin.Hosts {
+		if !hostNameRE.MatchString(h) {
+			v.fail(fmt.Sprintf("admin.hosts[%d]", i), "%q is not a host name (no port, no scheme)", h)
+		}
 	}
 	v.tls()
 	v.manager()
@@ -139,6 +148,16 @@ func (v *validator) manager() {
 	}
 	if m.LBStatusRecalc < time.Second {
 		v.fail("manager.lbstatus_recalc", "%s is below the minimum of 1s", m.LBStatusRecalc)
+	}
+	if m.StopAppWait > 10*time.Second {
+		v.fail("manager.stop_app_wait", "%s is above the maximum of 10s (the worker's own stop timeout)", m.StopAppWait)
+	}
+	for i, b := range m.AllowBackends {
+		_, perr := netip.ParsePrefix(b)
+		_, aerr := netip.ParseAddr(b)
+		if perr != nil && aerr != nil && !hostNameRE.MatchString(strings.TrimPrefix(b, "*.")) {
+			v.fail(fmt.Sprintf("manager.allow_backends[%d]", i), "%q is not a CIDR, an IP address or a host name (*.example.com for a domain)", b)
+		}
 	}
 	if m.MaxMessageSize != 0 && m.MaxMessageSize < 1024 {
 		v.fail("manager.max_message_size", "%d is below the minimum of 1024", m.MaxMessageSize)

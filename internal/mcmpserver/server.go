@@ -59,6 +59,21 @@ type Options struct {
 	// waits for them to end before it answers with the count (see
 	// registry.Context.EndRequest); default 500ms, negative: no wait.
 	StopAppWait time.Duration
+	// Listeners returns the addresses of barkeep's own listeners (client,
+	// TLS, admin, manager): a CONFIG whose address reaches one of them is
+	// refused. Called for each CONFIG; default none.
+	Listeners func() []netip.AddrPort
+	// GuardPage wraps the mod_cluster_manager page on the manager listener
+	// (cmd passes admin.Guard: only Host names of the listener, changes
+	// only from its own pages); default: no wrapping. MCMP messages are
+	// not wrapped: workers may address the balancer by any name.
+	GuardPage func(http.Handler) http.Handler
+	// AllowBackends limits the addresses nodes may register with; the zero
+	// value allows any, as mod_cluster does (see ParseBackends).
+	AllowBackends Backends
+	// Lookup resolves a node's host name when its address must be checked;
+	// default net.DefaultResolver.LookupNetIP.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Probe checks a backend for STATUS and PING; default probes with
 	// OPTIONS (http, https) or CPING (ajp), as MCMP.md §6.4.
 	Probe ProbeFunc
@@ -83,6 +98,10 @@ type Server struct {
 	maxContext     int
 	persist        string
 	stopAppWait    time.Duration
+	listeners      func() []netip.AddrPort
+	guardedPage    http.Handler
+	backends       Backends
+	lookup         func(ctx context.Context, host string) ([]netip.Addr, error)
 	release        string
 	probe          ProbeFunc
 	log            *slog.Logger
@@ -106,6 +125,9 @@ func New(store *registry.Store, opts Options) *Server {
 		maxContext:    cmp.Or(opts.MaxContext, 100),
 		persist:       opts.Persist,
 		stopAppWait:   cmp.Or(opts.StopAppWait, 500*time.Millisecond),
+		listeners:     opts.Listeners,
+		backends:      opts.AllowBackends,
+		lookup:        opts.Lookup,
 		release:       cmp.Or(opts.Release, "barkeep/dev"),
 		probe:         opts.Probe,
 		log:           cmp.Or(opts.Log, slog.New(slog.DiscardHandler)).With("component", "mcmp"),
@@ -120,6 +142,11 @@ func New(store *registry.Store, opts Options) *Server {
 	if s.probe == nil {
 		s.probe = Probe
 	}
+	if s.lookup == nil {
+		s.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
 	s.maxMessageSize = opts.MaxMessageSize
 	if s.maxMessageSize == 0 {
 		s.maxMessageSize = 9 + 64 + s.maxHost*255 + 7 + s.maxContext*80 + 8
@@ -127,6 +154,13 @@ func New(store *registry.Store, opts Options) *Server {
 	s.maxMessageSize = max(s.maxMessageSize, 1024)
 	s.id = s.now().UnixMicro()
 	s.page = newPage(s)
+	s.guardedPage = s.page
+	if opts.GuardPage != nil {
+		s.guardedPage = opts.GuardPage(s.page)
+	}
+	if s.listeners == nil {
+		s.listeners = func() []netip.AddrPort { return nil }
+	}
 	return s
 }
 
@@ -142,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ok:
 		s.serveMCMP(w, r, m)
 	case r.Method == http.MethodGet && (r.URL.Path == "/mod_cluster_manager" || r.URL.Path == "/mod_cluster_manager/"):
-		s.page.ServeHTTP(w, r)
+		s.guardedPage.ServeHTTP(w, r)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		http.NotFound(w, r)
 	default:
@@ -226,6 +260,9 @@ func routeOf(req mcmp.Request) string {
 func (s *Server) handle(ctx context.Context, req mcmp.Request, xml bool) (body, ctype string, err error) {
 	switch req := req.(type) {
 	case *mcmp.ConfigRequest:
+		if err := s.checkAddress(ctx, req); err != nil {
+			return "", "", err
+		}
 		if err := s.config(req); err != nil {
 			return "", "", err
 		}
