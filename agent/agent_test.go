@@ -43,6 +43,9 @@ func (b *memBalancer) restart() {
 	b.store = registry.NewStore()
 	b.h = mcmpserver.New(b.store, mcmpserver.Options{
 		Probe: func(context.Context, string, string, time.Duration) error { return nil },
+		// STOP-APP answers at once: these tests end requests with
+		// Requests.Add, which does not wake a STOP-APP waiting for them.
+		StopAppWait: -1,
 	})
 }
 
