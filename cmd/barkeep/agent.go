@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +93,9 @@ prometheus).`,
 	f.DurationVar(&c.StopTimeout, "stop-timeout", 0, "longest drain on SIGTERM (default 10s)")
 	f.DurationVar(&c.NodeTimeout, "node-timeout", 0, "how long the balancer waits for the backend's answer (default: the balancer's)")
 	f.StringArrayVar(&c.Metrics, "metric", nil, "load metric KIND[:key=value,...] (repeatable; default cpu)")
+	f.StringVar(&c.TLS.CA, "tls-ca", "", "PEM file of the CA that signed https:// managers' certificates (default: the system's)")
+	f.StringVar(&c.TLS.Cert, "tls-cert", "", "PEM client certificate for managers that require one")
+	f.StringVar(&c.TLS.Key, "tls-key", "", "PEM key of --tls-cert")
 	f.IntVar(&c.History, "history", 0, "earlier periods the load averages over (default 9; -1 none)")
 	f.Float64Var(&c.Decay, "decay", 0, "decay factor of earlier periods (default 2)")
 	addLogFormatFlag(cmd, &logFormat)
@@ -108,7 +113,8 @@ func mergeAgentFlags(file, flags *config.Agent, set *pflag.FlagSet) config.Agent
 		"domain": func() { c.Domain = flags.Domain }, "interval": func() { c.Interval = flags.Interval },
 		"stop-timeout": func() { c.StopTimeout = flags.StopTimeout }, "node-timeout": func() { c.NodeTimeout = flags.NodeTimeout },
 		"metric": func() { c.Metrics = flags.Metrics }, "history": func() { c.History = flags.History },
-		"decay": func() { c.Decay = flags.Decay },
+		"decay": func() { c.Decay = flags.Decay }, "tls-ca": func() { c.TLS.CA = flags.TLS.CA },
+		"tls-cert": func() { c.TLS.Cert = flags.TLS.Cert }, "tls-key": func() { c.TLS.Key = flags.TLS.Key },
 	} {
 		if set.Changed(name) {
 			apply()
@@ -147,12 +153,46 @@ func agentOptions(c *config.Agent) (agent.Options, error) {
 	if c.Route == "" || c.Backend == "" {
 		return o, usageError{errors.New("agent needs --route and --backend (or --config FILE)")}
 	}
+	var err error
+	if o.TLS, err = agentTLS(c.TLS); err != nil {
+		return o, err
+	}
 	check, err := backendCheck(c.Backend)
 	if err != nil {
 		return o, usageError{err}
 	}
 	o.Check = check
 	return o, nil
+}
+
+// agentTLS builds the TLS settings for https:// managers; nil when none
+// is given (the system roots, no client certificate).
+func agentTLS(t config.AgentTLS) (*tls.Config, error) {
+	if t == (config.AgentTLS{}) {
+		return nil, nil
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return nil, usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("agent TLS CA: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("agent TLS CA %s: no PEM certificate in it", t.CA)
+		}
+	}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("agent TLS client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 func cmpOr(a, b string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/config"
+	"github.com/barkeep-lb/barkeep/internal/testcert"
 )
 
 // managedConfig is a barkeep with a manager listener and no configured
@@ -363,4 +365,60 @@ func writeFile(t *testing.T, name, text string) {
 	if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestAgentRegistersOverMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.Issue(t, "ca", nil, true, x509.ExtKeyUsageAny)
+	caFile, _ := ca.Write(t, dir, "ca")
+	serverCert, serverKey := testcert.Issue(t, "manager", ca, false, x509.ExtKeyUsageServerAuth).Write(t, dir, "manager")
+	clientCert, clientKey := testcert.Issue(t, "agent", ca, false, x509.ExtKeyUsageClientAuth).Write(t, dir, "agent")
+	s, _ := serveCtl(t, fmt.Sprintf(managedConfig, "127.0.0.1:0", "127.0.0.1:0",
+		fmt.Sprintf("  tls: {cert: %q, key: %q, client_ca: %q}\n", serverCert, serverKey, caFile)))
+	a := newAppBackend(t, "A", 0)
+	common := []string{"--proxy", "https://" + s.managerAddr, "--backend", a.URL, "--context", "/app",
+		"--interval", "500ms", "--metric", "static:factor=70", "--tls-ca", caFile}
+
+	// Without a client certificate the manager refuses the connection.
+	_, refused := agentCmd(t, append(common, "--route", "nocert")...)
+	waitFor(t, 10*time.Second, "the agent without a certificate logs its failure", func() bool {
+		return strings.Contains(refused.String(), "balancer exchange failed")
+	})
+	agentCmd(t, append(common, "--route", "withcert", "--tls-cert", clientCert, "--tls-key", clientKey)...)
+	waitFor(t, 10*time.Second, "the agent with a certificate registered", func() bool {
+		return strings.Contains(refused.String(), "balancer exchange failed") &&
+			strings.Contains(front(t, s), "A")
+	})
+	text := mtlsInfo(t, s.managerAddr, caFile, clientCert, clientKey)
+	if l, ok := nodeLoad(text, "withcert"); !ok || l != 70 {
+		t.Errorf("withcert not registered with Load 70:\n%s", text)
+	}
+	if strings.Contains(text, "nocert") {
+		t.Errorf("the agent without a certificate registered:\n%s", text)
+	}
+}
+
+// front GETs /app/x on s's client listener and returns the body.
+func front(t *testing.T, s *server) string {
+	_, body := get("http://"+s.clientAddrs[0]+"/app/x", "")
+	return body
+}
+
+// mtlsInfo sends INFO over TLS with a client certificate.
+func mtlsInfo(t *testing.T, manager, caFile, certFile, keyFile string) string {
+	t.Helper()
+	tc, err := agentTLS(config.AgentTLS{CA: caFile, Cert: certFile, Key: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest("INFO", "https://"+manager+"/", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
 }

@@ -47,6 +47,8 @@ type Agent struct {
 	History int `yaml:"history"`
 	// Decay weighs each period 1/decay as much as the next; default 2.
 	Decay float64 `yaml:"decay"`
+	// TLS configures the connections to https:// manager listeners.
+	TLS AgentTLS `yaml:"tls"`
 	// Log configures the agent's log.
 	Log Log `yaml:"log"`
 
@@ -62,6 +64,16 @@ type AgentAdvertise struct {
 	Interface string `yaml:"interface"`
 	// SecurityKey is the balancers' advertise security_key; default "".
 	SecurityKey string `yaml:"security_key"`
+}
+
+// AgentTLS holds PEM file names for https:// manager listeners.
+type AgentTLS struct {
+	// CA verifies the managers' certificates; default the system roots.
+	CA string `yaml:"ca"`
+	// Cert and Key are the agent's client certificate, for managers that
+	// require one (manager.tls.client_ca); default none.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // LoadAgent reads and checks an agent file; on any problem it returns an
@@ -120,6 +132,16 @@ func (a *Agent) validate(v *validator) {
 	}
 	if len(a.Proxies) == 0 && a.Advertise == nil {
 		v.fail("proxies", "give the balancers' manager listeners, or advertise")
+	}
+	if (a.TLS.Cert == "") != (a.TLS.Key == "") {
+		v.fail("tls", "cert and key go together")
+	}
+	for _, f := range []struct{ field, path string }{{"tls.ca", a.TLS.CA}, {"tls.cert", a.TLS.Cert}, {"tls.key", a.TLS.Key}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				v.fail(f.field, "%v", err)
+			}
+		}
 	}
 	if a.History < -1 {
 		v.fail("history", "%d: want -1 (none) or more", a.History)

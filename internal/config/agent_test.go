@@ -103,6 +103,10 @@ history: many
 			t.Errorf("problems lack %q:\n%s", w, got)
 		}
 	}
+	if _, err := config.ParseAgent("tls.yaml", []byte("proxies: [h:1]\nroute: r\nbackend: http://h:1\ntls: {cert: /nonexistent.crt}\n")); err == nil ||
+		!strings.Contains(err.Error(), "tls: cert and key go together") || !strings.Contains(err.Error(), "tls.cert:") {
+		t.Errorf("agent TLS without a key, naming a missing file: %v", err)
+	}
 	if _, err := config.ParseAgent("none.yaml", []byte("route: r\nbackend: http://h:1\n")); err == nil ||
 		!strings.Contains(err.Error(), "proxies: give the balancers") {
 		t.Errorf("an agent without balancers: %v", err)
