@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/barkeep-lb/barkeep/internal/config"
+	"github.com/barkeep-lb/barkeep/internal/convert"
 )
 
 // version and commit can be set at build time, for builds without the
@@ -54,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "barkeep: %d configuration problem(s); nothing started\n", len(cerr.Problems))
 		return 2
-	case errors.As(err, &uerr):
+	case errors.As(err, &uerr), errors.Is(err, errLeftOut), errors.As(err, new(*convert.Error)):
 		fmt.Fprintln(stderr, "barkeep:", err)
 		return 2
 	}
@@ -89,7 +90,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(stdout, stderr), newDemoCmd(stdout, stderr), newAgentCmd(stderr), newCheckConfigCmd(stdout),
-		newVersionCmd(stdout), newHealthcheckCmd(stdout))
+		newVersionCmd(stdout), newHealthcheckCmd(stdout), newConvertCmd(stdout, stderr))
 	return root
 }
 
