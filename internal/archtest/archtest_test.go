@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/cluster":    {"internal/registry"},
 	"internal/admin":      {"internal/registry", "internal/health", "internal/cluster"},
 	"internal/config":     {},
+	"internal/convert":    {},
 	"internal/archtest":   {},
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -20,6 +21,7 @@ type balancer struct {
 	o       *obj
 	members []*member
 	sc      *scope
+	d       *Directive // where it was first named
 	// path is the path every member URL carried (httpd appends it to the
 	// request path); barkeep member URLs have none, so the routes to this
 	// balancer get it in front of their target_path.
@@ -65,7 +67,10 @@ func (c *converter) balancerFor(raw string, d *Directive, sc *scope) (*balancer,
 		}
 		c.note(d, "balancer name %q has characters barkeep does not allow in names; it is called %q", name, clean)
 	}
-	b := &balancer{name: clean, o: newObj(d.pos()), sc: sc}
+	for base, i := clean, 2; c.balancerNamed(clean) != nil; i++ {
+		clean = base + "-" + strconv.Itoa(i)
+	}
+	b := &balancer{name: clean, o: newObj(d.pos()), sc: sc, d: d}
 	b.o.set("name", str(clean))
 	c.balancers = append(c.balancers, b)
 	return b, path
@@ -150,7 +155,13 @@ func (c *converter) member(d *Directive, burl, murl string, params []string, sc 
 func (c *converter) memberParam(d *Directive, o *obj, k, v string) {
 	bad := func(why string, args ...any) { c.skip(d, "%s=%s: %s", k, v, fmt.Sprintf(why, args...)) }
 	switch k {
-	case "route", "redirect", "secret":
+	case "route", "redirect":
+		if !tokenRE.MatchString(v) {
+			bad("a route may not contain spaces, ';', ',' or quotes")
+			return
+		}
+		o.set(k, str(v))
+	case "secret":
 		o.set(k, str(v))
 	case "loadfactor":
 		f, err := strconv.ParseFloat(v, 64)
@@ -164,8 +175,8 @@ func (c *converter) memberParam(d *Directive, o *obj, k, v string) {
 		o.set(k, num(int(math.Round(f))))
 	case "lbset", "max", "smax":
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			bad("want a whole number")
+		if err != nil || n < 0 || k == "lbset" && n > 99 {
+			bad("want a whole number (lbset: 0..99)")
 			return
 		}
 		o.set(k, num(n))
@@ -175,11 +186,13 @@ func (c *converter) memberParam(d *Directive, o *obj, k, v string) {
 			bad("%v", err)
 			return
 		}
-		if k == "timeout" || k == "connectiontimeout" {
-			if dur == "0s" {
-				bad("0 means httpd's default; barkeep needs a positive timeout")
-				return
-			}
+		if (k == "timeout" || k == "connectiontimeout") && dur == "0s" {
+			bad("0 means httpd's default; barkeep needs a positive timeout")
+			return
+		}
+		if d, _ := time.ParseDuration(dur); k == "hcinterval" && d < 100*time.Millisecond {
+			bad("below barkeep's minimum of 100ms")
+			return
 		}
 		o.set(k, str(dur))
 	case "status":
@@ -220,6 +233,10 @@ func (c *converter) memberParam(d *Directive, o *obj, k, v string) {
 		}
 		o.set(k, str(m))
 	case "hcuri":
+		if v != "*" && !strings.HasPrefix(v, "/") {
+			bad("want a path such as /health (or *)")
+			return
+		}
 		o.set(k, str(v))
 	case "hcpasses", "hcfails":
 		n, err := strconv.Atoi(v)
@@ -280,8 +297,7 @@ func (c *converter) status(d *Directive, o *obj, v string) {
 		}
 	}
 	if flags == "" {
-		delete(o.vals, "status")
-		o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == "status" })
+		o.del("status")
 		return
 	}
 	o.set("status", str(flags))
@@ -373,14 +389,16 @@ func (c *converter) balancerParam(d *Directive, b *balancer, p string) {
 	case "stickysession":
 		var names []string
 		for n := range strings.SplitSeq(v, "|") {
-			if n != "" {
-				names = append(names, n)
+			if !tokenRE.MatchString(n) {
+				bad("%q is not a cookie name", n)
+				return
 			}
+			names = append(names, n)
 		}
 		b.o.set(k, strs(names...))
 	case "stickysessionsep":
-		if len(v) != 1 {
-			bad("want one character")
+		if len(v) != 1 || v == ";" || v == "=" {
+			bad("want one character other than ';' and '='")
 			return
 		}
 		b.o.set(k, str(v))
@@ -407,9 +425,11 @@ func (c *converter) balancerParam(d *Directive, b *balancer, p string) {
 	case "failonstatus":
 		var codes []string
 		for s := range strings.SplitSeq(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				codes = append(codes, s)
+			if s = strings.TrimSpace(s); !validStatus(s) {
+				bad("%q is not a status code 100..599", s)
+				return
 			}
+			codes = append(codes, s)
 		}
 		b.o.set(k, strs(codes...))
 	case "growth":
@@ -428,6 +448,16 @@ func (c *converter) balancerParam(d *Directive, b *balancer, p string) {
 // hcTemplate maps ProxyHCTemplate NAME params.
 func (c *converter) hcTemplate(d *Directive) {
 	if len(d.Args) < 1 {
+		c.skip(d, "needs a name")
+		return
+	}
+	for _, o := range c.templates {
+		if o.vals["name"].Value == d.Args[0] {
+			c.skip(d, "template %s is already defined at %s", d.Args[0], o.from)
+			return
+		}
+	}
+	if d.Args[0] == "" {
 		c.skip(d, "needs a name")
 		return
 	}
@@ -476,7 +506,7 @@ func (c *converter) hcExpr(d *Directive, o *obj, name string) {
 			default:
 				out.set("status", str(m[2]))
 			}
-		} else if m := bodyMatchRE.FindStringSubmatch(part); m != nil {
+		} else if m := bodyMatchRE.FindStringSubmatch(part); m != nil && validRegexp(m[1]) {
 			out.set("body_regexp", str(m[1]))
 		} else {
 			c.skip(d, "hcexpr=%s: the expression %q (%s) is not one barkeep can write: it checks status codes, ranges and classes and a body regexp", name, part, def.pos())
@@ -526,7 +556,7 @@ func (c *converter) finishBalancer(b *balancer) {
 		}
 		paths[m.path] = true
 	}
-	delete(c.workers, "")
+	c.checkMembers(b)
 	if len(paths) == 1 {
 		for p := range paths {
 			b.path = p

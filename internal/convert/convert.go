@@ -92,6 +92,7 @@ type converter struct {
 	main      *scope
 	listens   []listenAddr
 	tls       *tlsOut
+	tlsOff    bool // the TLS virtual hosts had no certificate
 	server    *obj
 	admin     *obj
 	manager   *obj
@@ -211,6 +212,8 @@ func (c *converter) finish() {
 	for _, b := range c.balancers {
 		c.finishBalancer(b)
 	}
+	c.checkManager()
+	c.checkTLS()
 	for _, r := range c.routes {
 		c.finishRoute(r)
 	}

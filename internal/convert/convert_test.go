@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -198,4 +199,266 @@ ProxyPass relative balancer://app
 func TestProxyPassOrderNote(t *testing.T) {
 	_, res := convertText(t, modules+"<Proxy balancer://b>\nBalancerMember http://a:1\n</Proxy>\nProxyPass /app balancer://b/app\nProxyPass /app/static !\n")
 	wantFinding(t, res.Notes, 7, "httpd tries ProxyPass in order, so /app")
+}
+
+func TestReverseAndScopeSettings(t *testing.T) {
+	cfg, res := convertText(t, modules+`Timeout 120
+ProxyPreserveHost On
+<Proxy balancer://tomcats>
+  BalancerMember ajp://tc1.internal:8009 route=tc1
+  BalancerMember ajp://tc2.internal:8009 route=tc2 timeout=10
+</Proxy>
+ProxyPass /shop balancer://tomcats/store
+ProxyPassReverse /shop balancer://tomcats/store
+ProxyPassReverseCookiePath /store /shop
+ProxyPassReverseCookieDomain tc1.internal shop.example.com
+ProxyPassReverse /nowhere balancer://tomcats/x
+ProxyPassReverseCookiePath /unknown /shop
+<VirtualHost *:80>
+  ProxyTimeout 30
+  ProxyPreserveHost Off
+  <Proxy balancer://other>
+    BalancerMember http://10.0.0.9:8080
+  </Proxy>
+  ProxyPass /other balancer://other
+</VirtualHost>
+`)
+	r := cfg.Routes[0]
+	if r.Path != "/shop" || r.TargetPath != "/store" || !r.Reverse || r.ReverseCookiePath != "/shop" || r.ReverseCookieDomain != "shop.example.com" || !r.PreserveHost {
+		t.Errorf("route 0: %+v", r)
+	}
+	if r := cfg.Routes[1]; r.PreserveHost || r.TargetPath != "/" {
+		t.Errorf("the virtual host's ProxyPreserveHost Off not applied: %+v", r)
+	}
+	tc := cfg.Balancers[0].Members
+	if tc[0].Timeout != 120*time.Second || tc[1].Timeout != 10*time.Second {
+		t.Errorf("Timeout as the members' default: %v %v", tc[0].Timeout, tc[1].Timeout)
+	}
+	if m := cfg.Balancers[1].Members[0]; m.Timeout != 30*time.Second {
+		t.Errorf("the virtual host's ProxyTimeout: %v", m.Timeout)
+	}
+	wantFinding(t, res.Skipped, 13, "no ProxyPass routes /nowhere")
+	wantFinding(t, res.Skipped, 14, "no route forwards to /unknown")
+}
+
+func TestMemberPathMovesToTargetPath(t *testing.T) {
+	cfg, res := convertText(t, modules+`<Proxy balancer://b>
+  BalancerMember http://10.0.0.1:8080/app
+  BalancerMember http://10.0.0.2:8080/app/
+</Proxy>
+ProxyPass /shop balancer://b/store
+`)
+	if r := cfg.Routes[0]; r.TargetPath != "/app/store" {
+		t.Errorf("target_path %q, want /app/store (member path + ProxyPass path)", r.TargetPath)
+	}
+	wantFinding(t, res.Notes, 4, "carry the path /app")
+}
+
+func TestBalancerManager(t *testing.T) {
+	cfg, res := convertText(t, modules+`<Location "/balancer-manager">
+  SetHandler balancer-manager
+  Require ip 10.0.0.0/8
+</Location>
+<Location /server-status>
+  SetHandler server-status
+</Location>
+`)
+	if cfg.Admin.Listen != "127.0.0.1:8090" {
+		t.Errorf("admin.listen %q", cfg.Admin.Listen)
+	}
+	wantFinding(t, res.Notes, 3, "Require ip 10.0.0.0/8")
+	wantFinding(t, res.Skipped, 8, "server-status")
+}
+
+func TestModCluster(t *testing.T) {
+	cfg, res := convertText(t, `LoadModule proxy_module modules/mod_proxy.so
+LoadModule proxy_ajp_module modules/mod_proxy_ajp.so
+LoadModule manager_module modules/mod_manager.so
+LoadModule proxy_cluster_module modules/mod_proxy_cluster.so
+Listen 8000
+Listen 10.0.0.1:6666
+<IfModule manager_module>
+  Maxnode 50
+  Maxhost 30
+  Maxcontext 200
+  ManagerBalancerName Workers
+  LBstatusRecalTime 10
+  WaitBeforeRemove 5
+  UseAlias On
+  PersistSlots On
+  MemManagerFile /var/cache/mod_cluster
+  ModProxyClusterHCTemplate hcmethod=GET hcuri=/health
+  <VirtualHost *:6666>
+    EnableMCMPReceive
+    <Directory />
+      Require ip 127.0.0.1 10.0.0
+      Require ip 192.168.1.0/255.255.255.0
+      Require host worker.example.com
+    </Directory>
+    ServerAdvertise On
+    AdvertiseFrequency 5
+    KeepAliveTimeout 60
+    <Location /mod_cluster_manager>
+      SetHandler mod_cluster-manager
+      Require ip 127.0.0.1
+    </Location>
+  </VirtualHost>
+</IfModule>
+`)
+	m := cfg.Manager
+	if m.Listen != "10.0.0.1:6666" || m.MaxNode != 50 || m.MaxHost != 30 || m.MaxContext != 200 || m.Balancer != "workers" ||
+		m.LBStatusRecalc != 10*time.Second || m.WaitForRemove != 10*time.Second || !m.UseAlias || m.Persist == "" {
+		t.Errorf("manager %+v", m)
+	}
+	if want := []string{"127.0.0.1/32", "10.0.0.0/24", "192.168.1.0/24"}; !slices.Equal(m.Allow, want) {
+		t.Errorf("manager.allow %q, want %q", m.Allow, want)
+	}
+	if !slices.Equal(cfg.Listen, []string{":8000"}) {
+		t.Errorf("listen %q: the manager's port must not be a client listener", cfg.Listen)
+	}
+	wantFinding(t, res.Skipped, 23, "admits networks (manager.allow)")
+	wantFinding(t, res.Skipped, 25, "advertise")
+	wantFinding(t, res.Skipped, 26, "advertise")
+	wantFinding(t, res.Skipped, 17, "CPING for ajp")
+	wantFinding(t, res.Notes, 13, "written as 10s")
+}
+
+func TestHealthCheckTemplates(t *testing.T) {
+	cfg, res := convertText(t, modules+`ProxyHCExpr ok234 {%{REQUEST_STATUS} =~ /^[234]/}
+ProxyHCExpr up {%{REQUEST_STATUS} -lt 400 && hc('body') =~ /"status":"UP"/}
+ProxyHCExpr odd {hc('body') !~ /Maint/}
+ProxyHCTemplate tpl hcmethod=GET hcuri=/ready hcinterval=10 hcexpr=up hcpasses=2 route=x
+<Proxy balancer://b>
+  BalancerMember http://10.0.0.1:8080 hctemplate=tpl
+  BalancerMember http://10.0.0.2:8080 hcmethod=HEAD hcexpr=ok234
+  BalancerMember http://10.0.0.3:8080 hcmethod=HEAD hcexpr=odd
+  BalancerMember http://10.0.0.4:8080 hcmethod=HEAD hcexpr=missing
+</Proxy>
+`)
+	if len(cfg.HCTemplates) != 1 {
+		t.Fatalf("hctemplates %+v", cfg.HCTemplates)
+	}
+	tpl := cfg.HCTemplates[0]
+	if tpl.Name != "tpl" || *tpl.HCMethod != "GET" || *tpl.HCURI != "/ready" || *tpl.HCInterval != 10*time.Second || *tpl.HCPasses != 2 ||
+		tpl.HCExpr.Status != "100-399" || tpl.HCExpr.BodyRegexp != `"status":"UP"` {
+		t.Errorf("template %+v expr %+v", tpl, tpl.HCExpr)
+	}
+	b := cfg.Balancers[0]
+	if chk := cfg.Check(&b, &b.Members[0]); chk == nil || chk.Method != "GET" || chk.URI != "/ready" {
+		t.Errorf("member 0's check through its template: %+v", chk)
+	}
+	if e := b.Members[1].HCExpr; e == nil || e.Status != "2xx, 3xx, 4xx" {
+		t.Errorf("member 1 hcexpr %+v", e)
+	}
+	wantFinding(t, res.Skipped, 6, `"route=x": a template holds hc* parameters only`)
+	wantFinding(t, res.Skipped, 10, "is not one barkeep can write")
+	wantFinding(t, res.Skipped, 11, "no ProxyHCExpr missing")
+}
+
+func TestTLSVirtualHost(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "site.crt"), filepath.Join(dir, "site.key")
+	for _, f := range []string{cert, key} {
+		if err := writeFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, res := convertText(t, modules+`Listen 80
+Listen 443
+<VirtualHost *:443>
+  ServerName shop.example.com
+  SSLEngine on
+  SSLCertificateFile `+cert+`
+  SSLCertificateKeyFile `+key+`
+  SSLProtocol -all +TLSv1.3
+  SSLCipherSuite HIGH:!aNULL
+  <Proxy balancer://b>
+    BalancerMember https://10.0.0.1:8443
+  </Proxy>
+  ProxyPass / balancer://b/
+</VirtualHost>
+`)
+	if !slices.Equal(cfg.Listen, []string{":80"}) || !slices.Equal(cfg.TLS.Listen, []string{":443"}) || cfg.TLS.Cert != cert || cfg.TLS.Key != key || cfg.TLS.MinVersion != "1.3" {
+		t.Errorf("listen %q tls %+v", cfg.Listen, cfg.TLS)
+	}
+	wantFinding(t, res.Skipped, 6, "name-based virtual hosts")
+	wantFinding(t, res.Notes, 11, "cipher suites")
+	wantFinding(t, res.Notes, 5, "merged with the others")
+}
+
+func writeFile(path string) error { return os.WriteFile(path, []byte("pem\n"), 0o600) }
+
+func TestServerAndLogSettings(t *testing.T) {
+	cfg, res := convertText(t, `LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined
+LogFormat "%h %r" short
+KeepAliveTimeout 5
+RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500
+GracefulShutdownTimeout 25
+LogLevel warn proxy:debug
+CustomLog /var/log/apache2/access.log combined
+CustomLog /var/log/apache2/other.log short
+ErrorLog /var/log/apache2/error.log
+RewriteEngine On
+RewriteRule ^/old /new [R]
+Header set X-Frame-Options DENY
+<Directory /var/www>
+  Options Indexes
+</Directory>
+`)
+	if cfg.Server.IdleTimeout != 5*time.Second || cfg.Server.ReadHeaderTimeout != 40*time.Second || cfg.Server.ShutdownTimeout != 25*time.Second {
+		t.Errorf("server %+v", cfg.Server)
+	}
+	if cfg.Log.Level != "warn" || cfg.AccessLog.Path != "/var/log/apache2/access.log" || cfg.AccessLog.Format != "combined" {
+		t.Errorf("log %+v access_log %+v", cfg.Log, cfg.AccessLog)
+	}
+	for line, want := range map[int]string{
+		4:  "body=20,MinRate=500",
+		6:  "proxy:debug: per-module log levels",
+		8:  "one access log",
+		9:  "standard error",
+		10: "mod_rewrite: not supported; route this path with `routes`",
+		11: "mod_rewrite",
+		12: "mod_headers",
+		13: "barkeep serves no files",
+	} {
+		wantFinding(t, res.Skipped, line, want)
+	}
+	if len(res.Notes) == 0 || !strings.Contains(findings(res.Notes), "4: RequestReadTimeout: header=20-40,MinRate=500: barkeep has one fixed limit, written as 40s") {
+		t.Errorf("notes:\n%s", findings(res.Notes))
+	}
+}
+
+// TestEveryFindingHasItsPlace: each Finding names the file it came from
+// (an included one for included directives) and its line.
+func TestEveryFindingHasItsPlace(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"httpd.conf":       "Listen 80\nIncludeOptional conf.d/*.conf\nRewriteEngine On\n",
+		"conf.d/site.conf": "\n\nRewriteRule ^/a /b\n<Proxy balancer://b>\n  BalancerMember gopher://x:70\n</Proxy>\n",
+	})
+	res, err := File(filepath.Join(dir, "httpd.conf"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"conf.d/site.conf:3: RewriteRule", "conf.d/site.conf:5: BalancerMember", "httpd.conf:3: RewriteEngine"}
+	var got []string
+	for _, f := range res.Skipped {
+		rel, _ := filepath.Rel(dir, f.File)
+		got = append(got, rel+":"+itoa(f.Line)+": "+f.Directive)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("skipped %q, want %q", got, want)
+	}
+}
+
+// TestOutputNamesItsSources: every block of the YAML has a comment with
+// the file and line it came from.
+func TestOutputNamesItsSources(t *testing.T) {
+	_, res := convertText(t, modules+"Listen 8000\n<Proxy balancer://b>\nBalancerMember http://10.0.0.1:1 route=a\n</Proxy>\nProxyPass /b balancer://b\n")
+	y := string(res.YAML)
+	for _, want := range []string{"- :8000 # from ", "httpd.conf:3\n", "# from ", "httpd.conf:5\n      - url: http://10.0.0.1:1", "httpd.conf:7\n  - path: /b"} {
+		if !strings.Contains(y, want) {
+			t.Errorf("output lacks %q:\n%s", want, y)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
@@ -22,6 +23,11 @@ func (o *obj) set(k string, v *yaml.Node) {
 		o.keys = append(o.keys, k)
 	}
 	o.vals[k] = v
+}
+
+func (o *obj) del(k string) {
+	delete(o.vals, k)
+	o.keys = slices.DeleteFunc(o.keys, func(x string) bool { return x == k })
 }
 
 func (o *obj) has(k string) bool { _, ok := o.vals[k]; return ok }

@@ -59,8 +59,8 @@ func (c *converter) proxyPass(d *Directive, locPath string, args []string, sc *s
 		c.skip(d, "needs a URL (or !)")
 		return
 	}
-	if !strings.HasPrefix(path, "/") {
-		c.skip(d, "path %q: barkeep routes absolute paths", path)
+	if !validPath(path) {
+		c.skip(d, "path %q: barkeep routes absolute paths without '?', '#', ';' or spaces", path)
 		return
 	}
 	u, params := args[0], args[1:]
@@ -74,6 +74,10 @@ func (c *converter) proxyPass(d *Directive, locPath string, args []string, sc *s
 		return
 	}
 	p, t := trimSlashes(path, target)
+	if !validPath(t) {
+		c.skip(d, "target path %q: want an absolute path without '?', '#', ';' or spaces", t)
+		return
+	}
 	c.addRoute(&route{path: p, pass: true, b: b, target: t, sc: sc, d: d, o: newObj(""), inLoc: locPath != ""})
 }
 
@@ -180,6 +184,10 @@ func (c *converter) proxyPassMatch(d *Directive, sc *scope) {
 		c.note(d, "%q also matches %s-something; barkeep's route %s matches only %s and paths under it", d.Args[0], prefix, prefix, prefix)
 	}
 	p, t := trimSlashes(prefix, target)
+	if !validPath(p) || !validPath(t) {
+		c.skip(d, "path %q or target %q: want absolute paths without '?', '#', ';' or spaces", p, t)
+		return
+	}
 	c.addRoute(&route{path: p, pass: true, b: b, target: t, sc: sc, d: d, o: newObj("")})
 }
 
@@ -288,6 +296,10 @@ func (c *converter) applyReverse(p pendingReverse) {
 	case d.Is("ProxyPassReverseCookiePath"):
 		internal, _ := trimSlashes(args[0], "")
 		public, _ := trimSlashes(args[1], "")
+		if !validPath(public) {
+			c.skip(d, "%q: want an absolute path", public)
+			return
+		}
 		done := false
 		for _, r := range c.routes {
 			if r.pass && (p.locPath == "" || under(r.path, p.locPath)) && r.effectiveTarget() == internal {
@@ -299,6 +311,10 @@ func (c *converter) applyReverse(p pendingReverse) {
 			c.skip(d, "no route forwards to %s; barkeep rewrites cookie paths under a route's target_path", internal)
 		}
 	default: // ProxyPassReverseCookieDomain
+		if !nameRE.MatchString(strings.TrimPrefix(args[1], ".")) {
+			c.skip(d, "%q is not a domain name", args[1])
+			return
+		}
 		done := false
 		for _, r := range c.routes {
 			if r.pass && (p.locPath == "" && r.sc == p.sc || p.locPath != "" && under(r.path, p.locPath)) {

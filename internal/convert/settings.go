@@ -79,7 +79,9 @@ func (c *converter) cluster(d *Directive, sc *scope) bool {
 	case "enablemcmpreceive":
 		c.skip(d, "outside a <VirtualHost> of its own: barkeep takes MCMP on a separate manager.listen; put EnableMCMPReceive in a <VirtualHost> on the workers' port")
 	case "managerbalancername":
-		if len(d.Args) == 1 {
+		if len(d.Args) == 1 && (!nameRE.MatchString(d.Args[0]) || len(d.Args[0]) > 39) {
+			c.skip(d, "%q: barkeep's balancer names are up to 39 letters, digits, '.', '_' and '-'", d.Args[0])
+		} else if len(d.Args) == 1 {
 			c.managerObj(d).set("balancer", str(strings.ToLower(d.Args[0])))
 		} else {
 			c.skip(d, "want one name")
@@ -231,6 +233,10 @@ func (c *converter) customLog(d *Directive) {
 		return
 	}
 	path := d.Args[0]
+	if path == "" {
+		c.skip(d, "needs a file")
+		return
+	}
 	if strings.HasPrefix(path, "|") {
 		c.skip(d, "piped logs are not supported: barkeep appends to a file and reopens it on SIGUSR1 (logrotate), or writes to standard output")
 		return

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -36,8 +37,8 @@ func (c *converter) listen(d *Directive) {
 	if err != nil {
 		host, port = "", a
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		c.skip(d, "port %q is not 1..65535", port)
+	if why := checkHostPort(host, port); why != "" {
+		c.skip(d, "%s", why)
 		return
 	}
 	l := listenAddr{addr: net.JoinHostPort(host, port), port: port, from: d.pos()}
@@ -68,7 +69,7 @@ func (c *converter) clientListens() []listenAddr {
 // address from the Listen of that port for "*" and "_default_".
 func (c *converter) vhostAddr(a string) (addr, port string, ok bool) {
 	host, port, err := net.SplitHostPort(a)
-	if err != nil {
+	if err != nil || checkHostPort(strings.Trim(host, "*_default"), port) != "" {
 		return "", "", false
 	}
 	if host == "*" || host == "_default_" {
@@ -144,8 +145,7 @@ func (c *converter) tlsVHost(d *Directive) []*Directive {
 				c.tls.key = in.Args[0]
 			}
 		case in.Is("SSLProtocol"):
-			p := strings.ToLower(strings.Join(in.Args, " "))
-			if strings.Contains(p, "-tlsv1.2") || p == "tlsv1.3" || p == "+tlsv1.3" {
+			if on := sslProtocols(in.Args); on["tlsv1.3"] && !on["tlsv1.2"] {
 				c.tls.minVersion13 = true
 			} else {
 				c.note(in, "barkeep accepts TLS 1.2 and 1.3 (tls.min_version: 1.2); older protocols are refused")
@@ -162,7 +162,7 @@ func (c *converter) tlsVHost(d *Directive) []*Directive {
 }
 
 func (c *converter) tlsNode() *yaml.Node {
-	if c.tls == nil {
+	if c.tls == nil || c.tlsOff {
 		return nil
 	}
 	var listen []string
@@ -408,4 +408,51 @@ func (c *converter) access(d *Directive, what string) {
 	default:
 		c.skip(d, "%s", reasonFor(d))
 	}
+}
+
+// sslProtocols evaluates an SSLProtocol line: the protocols left enabled.
+func sslProtocols(args []string) map[string]bool {
+	all := []string{"sslv3", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"}
+	on := map[string]bool{}
+	for _, a := range args {
+		a = strings.ToLower(a)
+		enable := !strings.HasPrefix(a, "-")
+		name := strings.TrimLeft(a, "+-")
+		names := []string{name}
+		if name == "all" {
+			names = all
+		}
+		for _, n := range names {
+			on[n] = enable
+		}
+	}
+	return on
+}
+
+// checkHostPort says what is wrong with a listener address, or "".
+func checkHostPort(host, port string) string {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port != strconv.Itoa(n) {
+		return fmt.Sprintf("port %q is not 1..65535", port)
+	}
+	if _, err := netip.ParseAddr(host); host != "" && err != nil && !nameRE.MatchString(host) {
+		return fmt.Sprintf("host %q is neither an IP address nor a host name", host)
+	}
+	return ""
+}
+
+// checkTLS leaves out TLS virtual hosts without a certificate: barkeep's
+// TLS listeners need one.
+func (c *converter) checkTLS() {
+	if c.tls == nil || c.tls.cert != "" {
+		return
+	}
+	file, line, _ := strings.Cut(c.tls.from, ":")
+	if i := strings.LastIndexByte(c.tls.from, ':'); i >= 0 {
+		file, line = c.tls.from[:i], c.tls.from[i+1:]
+	}
+	n, _ := strconv.Atoi(line)
+	c.skipped = append(c.skipped, Finding{File: file, Line: n, Directive: "<VirtualHost",
+		Why: "SSLEngine on without SSLCertificateFile: no TLS listener (and no plain one on its port)"})
+	c.tls.cert = ""
+	c.tlsOff = true
 }
