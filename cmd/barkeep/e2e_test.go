@@ -200,6 +200,9 @@ manager:
 	if status, _ := send(front, "CONFIG", "JVMRoute=evil&Host=10.6.6.6"); status != 501 {
 		t.Errorf("MCMP on the client listener: %d, want 501", status)
 	}
+	if status, body := send(manager, "VERSION", ""); status != 200 || !regexp.MustCompile(`^release: barkeep/\d+\.\d+\.\d+\.(Dev|Final|Alpha\d+|Beta\d+|CR\d+), protocol: 0\.2\.1\n$`).MatchString(body) {
+		t.Errorf("VERSION: %d %q, want barkeep/<x.y.z>.<Q>", status, body)
+	}
 	if status, _ := send(manager, "BREW", ""); status != 501 {
 		t.Errorf("unknown method on the manager listener: %d, want 501", status)
 	}

@@ -157,7 +157,7 @@ func (s *server) startManager(m config.Manager, version string) error {
 	s.mcmp = mcmpserver.New(s.store, mcmpserver.Options{
 		Balancer: m.Balancer, Allow: allow, LBStatusRecalc: m.LBStatusRecalc, WaitForRemove: m.WaitForRemove,
 		MaxMessageSize: m.MaxMessageSize, MaxNode: m.MaxNode, MaxHost: m.MaxHost, MaxContext: m.MaxContext,
-		Persist: m.Persist, Release: "barkeep/" + version, Log: s.log,
+		Persist: m.Persist, Release: mcmpRelease(version), Log: s.log,
 		StopAppWait: stopAppWait, AllowBackends: backends, Listeners: s.ownAddrs,
 		GuardPage: func(h http.Handler) http.Handler { return admin.Guard(h, m.Listen, s.cfg.Admin.Hosts) },
 	})

@@ -52,8 +52,9 @@ type Options struct {
 	// Persist is a file that keeps nodes, aliases and contexts across
 	// restarts (PersistSlots); "" keeps nothing.
 	Persist string
-	// Release is reported by VERSION and the manager page; default
-	// "barkeep/dev".
+	// Release is reported by VERSION and the manager page, as
+	// "barkeep/<x.y.z>.<Q>" (Q: Final, Dev, AlphaN, BetaN, CRN) for the
+	// tools that scrape it; default "barkeep/0.0.0.Dev".
 	Release string
 	// StopAppWait bounds how long a STOP-APP that finds requests in flight
 	// waits for them to end before it answers with the count (see
@@ -128,7 +129,7 @@ func New(store *registry.Store, opts Options) *Server {
 		listeners:     opts.Listeners,
 		backends:      opts.AllowBackends,
 		lookup:        opts.Lookup,
-		release:       cmp.Or(opts.Release, "barkeep/dev"),
+		release:       cmp.Or(opts.Release, "barkeep/0.0.0.Dev"),
 		probe:         opts.Probe,
 		log:           cmp.Or(opts.Log, slog.New(slog.DiscardHandler)).With("component", "mcmp"),
 		now:           opts.Now,
