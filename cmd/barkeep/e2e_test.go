@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -315,5 +317,31 @@ routes:
 		if string(body) != "well" {
 			t.Fatalf("request served by %q while it fails its health check", body)
 		}
+	}
+}
+
+// TestServeStartsWithCorruptPersistFile: a manager.persist file cut short
+// stopped barkeep from starting, static routes included; now it is moved
+// aside and everything else serves.
+func TestServeStartsWithCorruptPersistFile(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "static") }))
+	t.Cleanup(app.Close)
+	persist := filepath.Join(t.TempDir(), "mcmp.json")
+	if err := os.WriteFile(persist, []byte(`{"balancers":[{"name":"mycl`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(fmt.Sprintf(serveConfig, memberYAML(app.URL)), "balancers:", fmt.Sprintf("manager: {listen: \"127.0.0.1:0\", persist: %q}\nbalancers:", persist), 1)
+	front, _ := startServe(t, cfg)
+	res, err := http.Get(front + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "static" {
+		t.Errorf("static route with a corrupt persist file: %d %q", res.StatusCode, body)
+	}
+	if m, _ := filepath.Glob(persist + ".corrupt-*"); len(m) != 1 {
+		t.Errorf("corrupt file not moved aside: %v", m)
 	}
 }

@@ -56,6 +56,17 @@ func (s *Server) applyConfig(d *registry.Draft, req *mcmp.ConfigRequest) (partia
 		return nil, mcmp.NodeExists(req.JVMRoute)
 	}
 	slot := -1
+	if old != nil && old.Renamed {
+		// Listed as REMOVED: no node has this route any more. This is a
+		// new node, which takes over the row's slot on the same address.
+		if err := d.DeleteNode(old.JVMRoute); err != nil {
+			return nil, err
+		}
+		if nodeAddrEqual(old, n) {
+			slot = old.ID
+		}
+		old = nil
+	}
 	for _, o := range d.NodesAt(n.Host, n.Port) {
 		switch {
 		case o.JVMRoute == n.JVMRoute:
@@ -96,6 +107,10 @@ func (s *Server) applyConfig(d *registry.Draft, req *mcmp.ConfigRequest) (partia
 		return &mcmp.ProtocolError{Type: mcmp.TypeGeneral, Mess: strings.Join(failures, ", ")}, nil
 	}
 	return nil, nil
+}
+
+func nodeAddrEqual(a, b *registry.Node) bool {
+	return strings.EqualFold(strings.Trim(a.Host, "[]"), strings.Trim(b.Host, "[]")) && a.Port == b.Port
 }
 
 // sameWorker reports whether a CONFIG for a registered route keeps the

@@ -2,14 +2,18 @@ package mcmpserver_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
@@ -54,13 +58,37 @@ func TestRemovalTimeline(t *testing.T) {
 		}
 		time.Sleep(9 * time.Second)
 		synctest.Wait()
+		if info := call(t, srv, "INFO", "/", "").body; !strings.HasPrefix(info, "Node: [0],Name: node1,") {
+			t.Fatalf("INFO before wait_for_remove:\n%s", info)
+		}
+		// After wait_for_remove the row is listed as REMOVED (Load 0) until
+		// it is purged; the route names no node any more.
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if info := call(t, srv, "INFO", "/", "").body; !strings.HasPrefix(info, "Node: [0],Name: REMOVED,Balancer: mycluster,LBGroup: ,") || !strings.HasSuffix(info, ",Load: 0\n") {
+			t.Errorf("INFO after wait_for_remove:\n%s\nwant the row as Name: REMOVED", info)
+		}
+		if dump := call(t, srv, "DUMP", "/*", "").body; !strings.Contains(dump, "JVMRoute: REMOVED,") {
+			t.Errorf("DUMP after wait_for_remove:\n%s", dump)
+		}
+		if page := call(t, srv, "GET", "/mod_cluster_manager", "").body; !strings.Contains(page, "Node REMOVED (") || strings.Contains(page, "Node node1") {
+			t.Errorf("manager page after wait_for_remove does not list the row as REMOVED")
+		}
+		for _, m := range []string{"STATUS", "PING"} {
+			if a := call(t, srv, m, "/", "JVMRoute=node1"); a.typ != "MEM" || a.mess != `MEM: Can't read node with "node1" JVMRoute` {
+				t.Errorf("%s of a node listed as REMOVED: %+v", m, a)
+			}
+		}
+		// 2 × wait_for_remove + 10 s after REMOVE-APP: purged, slot free.
+		time.Sleep(18 * time.Second)
+		synctest.Wait()
 		if store.Load().Node("node1") == nil {
-			t.Fatal("node forgotten before wait_for_remove")
+			t.Fatal("purged before 2 × wait_for_remove + 10s")
 		}
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		if store.Load().Node("node1") != nil || call(t, srv, "INFO", "/", "").body != "" {
-			t.Fatal("node still listed after wait_for_remove")
+			t.Fatal("row still listed after 2 × wait_for_remove + 10s")
 		}
 		if a := call(t, srv, "STATUS", "/", "JVMRoute=node1"); a.typ != "MEM" {
 			t.Errorf("STATUS of a forgotten node: %+v", a)
@@ -126,6 +154,7 @@ func TestPersistAcrossRestart(t *testing.T) {
 			t.Fatalf("%v: %+v", m, a)
 		}
 	}
+	call(t, srv, "STATUS", "/", "JVMRoute=node1&Load=87")
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- srv.Run(ctx) }()
@@ -143,6 +172,11 @@ func TestPersistAcrossRestart(t *testing.T) {
 	if after := call(t, srv2, "DUMP", "/*", "").body; after != before {
 		t.Errorf("after restart DUMP:\n%s\nwant:\n%s", after, before)
 	}
+	// The last reported load stays until the next STATUS (0 would make
+	// the node a hot standby).
+	if load := store2.Load().Node("node1").Stats.Load.Load(); load != 87 {
+		t.Errorf("restored node1 has Load %d, want its last reported 87", load)
+	}
 	if _, refs := store2.Load().Match("/app/x", "", false); len(refs) != 1 || refs[0].Member == nil {
 		t.Errorf("restored context /app not routed: %v", refs)
 	}
@@ -152,5 +186,147 @@ func TestPersistAcrossRestart(t *testing.T) {
 	// A missing file is a first start, not an error.
 	if err := mcmpserver.New(registry.NewStore(), mcmpserver.Options{Persist: file + ".none"}).Restore(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestNewRouteTakesOverRemovedSlot: a CONFIG with a new JVMRoute on the
+// host:port of a node marked removed takes over that node's slot, whatever
+// its Type (§3.1 step 3); the removed row is not listed beside it.
+func TestNewRouteTakesOverRemovedSlot(t *testing.T) {
+	srv := mcmpserver.New(registry.NewStore(), mcmpserver.Options{Probe: alwaysUp})
+	call(t, srv, "CONFIG", "/", "JVMRoute=old&Host=10.0.0.5&Port=8009&Type=ajp")
+	call(t, srv, "CONFIG", "/", "JVMRoute=other&Host=10.0.0.6&Port=8009&Type=ajp")
+	call(t, srv, "REMOVE-APP", "/*", "JVMRoute=old")
+	if a := call(t, srv, "CONFIG", "/", "JVMRoute=new&Host=10.0.0.5&Port=8009&Type=http"); a.status != 200 {
+		t.Fatalf("CONFIG on the removed node's address: %+v", a)
+	}
+	info := call(t, srv, "INFO", "/", "").body
+	if !strings.HasPrefix(info, "Node: [0],Name: new,") || !strings.Contains(info, "Node: [1],Name: other,") || strings.Count(info, "Node: ") != 2 {
+		t.Errorf("INFO:\n%s\nwant new in slot 0, other in slot 1, and no row for old", info)
+	}
+}
+
+// TestRouteOfRemovedRowRegistersAgain: once a row is listed as REMOVED,
+// a CONFIG with its old JVMRoute registers a new node, in the same slot
+// when the address is the same.
+func TestRouteOfRemovedRowRegistersAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := mcmpserver.New(registry.NewStore(), mcmpserver.Options{Probe: alwaysUp, Log: slog.New(slog.DiscardHandler)})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- srv.Run(ctx) }()
+		call(t, srv, "CONFIG", "/", "JVMRoute=a&Host=10.0.0.5&Port=8009&Type=ajp")
+		call(t, srv, "CONFIG", "/", "JVMRoute=b&Host=10.0.0.6&Port=8009&Type=ajp")
+		call(t, srv, "REMOVE-APP", "/*", "JVMRoute=a")
+		call(t, srv, "REMOVE-APP", "/*", "JVMRoute=b")
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		call(t, srv, "CONFIG", "/", "JVMRoute=a&Host=10.0.0.5&Port=8009&Type=ajp")   // same address: slot 0
+		call(t, srv, "CONFIG", "/", "JVMRoute=b&Host=10.0.0.7&Port=8009&Type=ajp")   // moved: a new slot
+		call(t, srv, "ENABLE-APP", "/", "JVMRoute=b&Alias=localhost&Context=%2Fapp") // b is a live node again
+		info := call(t, srv, "INFO", "/", "").body
+		if !strings.HasPrefix(info, "Node: [0],Name: a,") || !strings.Contains(info, "Node: [1],Name: b,Balancer: mycluster,LBGroup: ,Host: 10.0.0.7,") || strings.Contains(info, "REMOVED") {
+			t.Errorf("INFO:\n%s", info)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestBareAsteriskTargetIsRefused: httpd answers 400 to "ENABLE-APP *"
+// before mod_manager sees it; before, barkeep applied it node-wide.
+func TestBareAsteriskTargetIsRefused(t *testing.T) {
+	store := registry.NewStore()
+	srv := mcmpserver.New(store, mcmpserver.Options{Probe: alwaysUp})
+	call(t, srv, "CONFIG", "/", "JVMRoute=n1&Host=10.0.0.5&Port=8009&Type=ajp")
+	call(t, srv, "DISABLE-APP", "/", "JVMRoute=n1&Alias=localhost&Context=%2Fapp")
+	if a := call(t, srv, "ENABLE-APP", "*", "JVMRoute=n1"); a.status != 400 {
+		t.Errorf("ENABLE-APP * = %d, want 400", a.status)
+	}
+	if st := store.Load().Node("n1").Contexts[0].State; st != registry.ContextDisabled {
+		t.Errorf("after ENABLE-APP *: /app is %v, want still DISABLED", st)
+	}
+	if a := call(t, srv, "ENABLE-APP", "/*", "JVMRoute=n1"); a.status != 200 || store.Load().Node("n1").Contexts[0].State != registry.ContextEnabled {
+		t.Errorf("ENABLE-APP /* = %d, want 200 and /app ENABLED", a.status)
+	}
+}
+
+// TestDeadNodeIsRemoved: a node whose health checks keep failing while it
+// serves nothing is marked removed after 61 windows of LBStatusRecalc
+// (mod_proxy_cluster's 60 failed idle probes, about 5 minutes), then goes
+// through the removal timeline; a node that still serves is kept.
+func TestDeadNodeIsRemoved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := registry.NewStore()
+		srv := mcmpserver.New(store, mcmpserver.Options{Probe: alwaysUp, Log: slog.New(slog.DiscardHandler)})
+		call(t, srv, "CONFIG", "/", "JVMRoute=dead&Host=10.0.0.5&Port=8009&Type=ajp")
+		call(t, srv, "CONFIG", "/", "JVMRoute=busy&Host=10.0.0.6&Port=8009&Type=ajp")
+		call(t, srv, "ENABLE-APP", "/", "JVMRoute=dead&Alias=localhost&Context=%2Fapp")
+		dead, busy := store.Load().Node("dead").Stats, store.Load().Node("busy").Stats
+		dead.HCFail.Store(true)
+		busy.HCFail.Store(true)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- srv.Run(ctx) }()
+		for range 60 {
+			busy.Read.Add(100) // answers requests despite its failed checks
+			time.Sleep(5 * time.Second)
+		}
+		synctest.Wait()
+		if store.Load().Node("dead").Removed {
+			t.Fatal("removed after 60 failed idle windows, want after 61")
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n := store.Load().Node("dead"); !n.Removed || len(n.Contexts) != 0 {
+			t.Errorf("after 61 failed idle windows: removed %v, contexts %d", n.Removed, len(n.Contexts))
+		}
+		if store.Load().Node("busy").Removed {
+			t.Error("a node that reads bytes was removed")
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestCorruptPersistFileIsMovedAside: a persist file cut short (a crash,
+// a full disk) or edited into nonsense must not stop barkeep from
+// starting: it is moved aside, logged at ERROR, and the manager starts
+// empty.
+func TestCorruptPersistFileIsMovedAside(t *testing.T) {
+	for name, content := range map[string]string{
+		"truncated":         `{"balancers":[{"name":"mycluster","id":0`,
+		"not JSON":          "\x00\x01garbage",
+		"duplicate slots":   `{"balancers":[{"name":"mycluster","id":0,"sticky":true,"cookie":"JSESSIONID","path":"jsessionid"}],"nodes":[{"id":0,"jvmroute":"a","balancer":"mycluster","type":"ajp","host":"10.0.0.5","port":"8009"},{"id":0,"jvmroute":"b","balancer":"mycluster","type":"ajp","host":"10.0.0.6","port":"8009"}]}`,
+		"unknown balancer":  `{"nodes":[{"id":0,"jvmroute":"a","balancer":"nowhere","type":"ajp","host":"10.0.0.5","port":"8009"}]}`,
+		"bad context state": `{"balancers":[{"name":"mycluster"}],"nodes":[{"id":0,"jvmroute":"a","balancer":"mycluster","type":"ajp","host":"10.0.0.5","port":"8009","contexts":[{"id":0,"vhost":1,"path":"/app","state":9}]}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "mcmp.json")
+			if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var log syncBuffer
+			store := registry.NewStore()
+			clock := fakeclock.New()
+			srv := mcmpserver.New(store, mcmpserver.Options{Persist: file, Now: clock.Now, Log: slog.New(slog.NewTextHandler(&log, nil))})
+			if err := srv.Restore(); err != nil {
+				t.Fatalf("Restore: %v, want a start without the file's nodes", err)
+			}
+			if len(store.Load().Nodes()) != 0 {
+				t.Error("nodes restored from a corrupt file")
+			}
+			aside := file + ".corrupt-20261121T120000Z"
+			if got, err := os.ReadFile(aside); err != nil || string(got) != content {
+				t.Errorf("the corrupt file was not moved to %s: %v", aside, err)
+			}
+			if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the corrupt file is still at %s", file)
+			}
+			if !strings.Contains(log.String(), "level=ERROR") || !strings.Contains(log.String(), "moved_to="+aside) {
+				t.Errorf("log:\n%s\nwant an ERROR line naming %s", log.String(), aside)
+			}
+		})
 	}
 }

@@ -191,6 +191,11 @@ func groups(snap *registry.Snapshot, now int64) []pageGroup {
 			out = append(out, pageGroup{Domain: n.Domain})
 		}
 		pn := pageNode{Node: n, URL: n.Member().Name, Status: "OK", Load: n.Stats.Load.Load(), Flush: mcmp.FlushMode(n.FlushPackets).String()}
+		if n.Renamed {
+			shown := *n
+			shown.JVMRoute, shown.Domain = removedName, ""
+			pn.Node, pn.Load = &shown, 0
+		}
 		if n.Removed || n.Stats.Load.Load() < 0 || n.Member().InError(now) {
 			pn.Status = "NOTOK"
 		}

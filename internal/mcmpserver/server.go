@@ -174,6 +174,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m, ok := mcmp.ParseMethod(r.Method)
 	switch {
+	case ok && r.RequestURI == "*":
+		// httpd refuses the request-target "*" for every method but
+		// OPTIONS before mod_manager sees it; node-wide commands use "/*".
+		http.Error(w, "400 Bad Request: request-target * is for OPTIONS only; use /*", http.StatusBadRequest)
 	case ok:
 		s.serveMCMP(w, r, m)
 	case r.Method == http.MethodGet && (r.URL.Path == "/mod_cluster_manager" || r.URL.Path == "/mod_cluster_manager/"):

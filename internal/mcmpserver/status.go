@@ -82,7 +82,7 @@ func hostOnly(hostport string) string {
 // error and answers NOTOK without applying the load.
 func (s *Server) status(ctx context.Context, req *mcmp.StatusRequest) (string, error) {
 	n := s.store.Load().Node(req.JVMRoute)
-	if n == nil {
+	if n == nil || n.Renamed {
 		return "", mcmp.CantReadNode(req.JVMRoute)
 	}
 	if n.Removed {
@@ -128,7 +128,7 @@ func (s *Server) ping(ctx context.Context, req *mcmp.PingRequest) (string, error
 	switch {
 	case req.JVMRoute != "":
 		n := snap.Node(req.JVMRoute)
-		if n == nil {
+		if n == nil || n.Renamed {
 			return "", mcmp.CantReadNode(req.JVMRoute)
 		}
 		return mcmp.PingResponse(req.JVMRoute, !n.Removed && s.probeNode(ctx, n), s.id), nil

@@ -8,6 +8,10 @@ import (
 	"github.com/barkeep-lb/barkeep/mcmp"
 )
 
+// removedName is what a node is listed as between the end of its
+// WaitForRemove and the purge of its row (mod_cluster renames the row).
+const removedName = "REMOVED"
+
 // table returns what INFO and DUMP show, from the current snapshot.
 func (s *Server) table() *mcmp.Table {
 	return tableOf(s.store.Load())
@@ -27,13 +31,17 @@ func tableOf(snap *registry.Snapshot) *mcmp.Table {
 	slices.SortFunc(t.Balancers, func(a, b mcmp.TableBalancer) int { return cmp.Compare(a.ID, b.ID) })
 	for _, n := range snap.Nodes() {
 		st := n.Stats
-		t.Nodes = append(t.Nodes, mcmp.TableNode{
+		tn := mcmp.TableNode{
 			ID: n.ID, JVMRoute: n.JVMRoute, Balancer: n.Balancer, Domain: n.Domain,
 			Host: n.Host, Port: n.Port, Type: n.Type, FlushPackets: mcmp.FlushMode(n.FlushPackets),
 			FlushWait: n.FlushWait, Ping: n.Ping, Smax: n.Smax, TTL: n.TTL, Timeout: n.Timeout,
 			Elected: st.Elected.Load(), Read: st.Read.Load(), Transferred: st.Transferred.Load(),
 			Connected: st.Busy.Load(), Load: int(st.Load.Load()),
-		})
+		}
+		if n.Renamed {
+			tn.JVMRoute, tn.Domain, tn.Load = removedName, "", 0
+		}
+		t.Nodes = append(t.Nodes, tn)
 		for _, h := range n.Hosts {
 			t.Hosts = append(t.Hosts, mcmp.TableHost{ID: h.ID, Vhost: h.Vhost, Node: n.ID, Alias: h.Alias})
 		}

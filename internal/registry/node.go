@@ -69,10 +69,15 @@ type Node struct {
 	Hosts []HostAlias
 	// Contexts are the node's application contexts, by ID.
 	Contexts []*Context
-	// Removed is set by REMOVE-APP "/*": the node keeps its row until
-	// RemovedAt plus the manager's wait_for_remove, but serves nothing.
+	// Removed is set by REMOVE-APP "/*" (or after failing health probes):
+	// the node keeps its row, serving nothing, while the manager's removal
+	// timeline runs from RemovedAt.
 	Removed   bool
 	RemovedAt time.Time
+	// Renamed is set wait_for_remove after RemovedAt: the row is listed as
+	// "REMOVED" (mod_cluster renames it) until it is purged and its slot
+	// freed; its JVMRoute names no node any more.
+	Renamed bool
 	// Stats is shared with the node's member; never nil once published.
 	Stats *Stats
 }
