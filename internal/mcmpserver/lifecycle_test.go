@@ -20,6 +20,18 @@ import (
 
 func alwaysUp(context.Context, string, string, time.Duration) error { return nil }
 
+// run starts srv.Run and returns the function that stops it and returns
+// Run's error.
+func run(t *testing.T, srv *mcmpserver.Server) (stop func() error) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	return func() error {
+		cancel()
+		return <-done
+	}
+}
+
 // call sends one MCMP message straight to the handler, from loopback.
 func call(t *testing.T, srv *mcmpserver.Server, method, target, body string) answer {
 	t.Helper()
@@ -34,9 +46,7 @@ func TestRemovalTimeline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := registry.NewStore()
 		srv := mcmpserver.New(store, mcmpserver.Options{Probe: alwaysUp, WaitForRemove: 10 * time.Second, Log: slog.New(slog.DiscardHandler)})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- srv.Run(ctx) }()
+		stop := run(t, srv)
 
 		call(t, srv, "CONFIG", "/", "JVMRoute=node1&Host=10.0.0.5&Port=8009&Type=http")
 		call(t, srv, "ENABLE-APP", "/", "JVMRoute=node1&Alias=localhost&Context=%2Fapp")
@@ -108,8 +118,7 @@ func TestRemovalTimeline(t *testing.T) {
 		if _, refs := store.Load().Match("/app", "", false); len(refs) != 1 || refs[0].Member == nil {
 			t.Error("revived node not routed")
 		}
-		cancel()
-		<-done
+		stop()
 	})
 }
 
@@ -117,9 +126,7 @@ func TestLBStatusWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := registry.NewStore()
 		srv := mcmpserver.New(store, mcmpserver.Options{Probe: alwaysUp, LBStatusRecalc: 5 * time.Second})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- srv.Run(ctx) }()
+		stop := run(t, srv)
 		call(t, srv, "CONFIG", "/", "JVMRoute=a&Host=10.0.0.5&Port=8009&Type=http")
 		call(t, srv, "STATUS", "/", "JVMRoute=a&Load=50")
 		st := store.Load().Node("a").Stats
@@ -134,8 +141,7 @@ func TestLBStatusWindow(t *testing.T) {
 		if st.LBStatus.Load() != 0 {
 			t.Errorf("an idle window: lbstatus %d, want 0 (history decays)", st.LBStatus.Load())
 		}
-		cancel()
-		<-done
+		stop()
 	})
 }
 
@@ -155,11 +161,7 @@ func TestPersistAcrossRestart(t *testing.T) {
 		}
 	}
 	call(t, srv, "STATUS", "/", "JVMRoute=node1&Load=87")
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- srv.Run(ctx) }()
-	cancel() // Run writes the file on its way out
-	if err := <-done; err != nil {
+	if err := run(t, srv)(); err != nil { // Run writes the file on its way out
 		t.Fatal(err)
 	}
 	before := call(t, srv, "DUMP", "/*", "").body
@@ -212,9 +214,7 @@ func TestNewRouteTakesOverRemovedSlot(t *testing.T) {
 func TestRouteOfRemovedRowRegistersAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := mcmpserver.New(registry.NewStore(), mcmpserver.Options{Probe: alwaysUp, Log: slog.New(slog.DiscardHandler)})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- srv.Run(ctx) }()
+		stop := run(t, srv)
 		call(t, srv, "CONFIG", "/", "JVMRoute=a&Host=10.0.0.5&Port=8009&Type=ajp")
 		call(t, srv, "CONFIG", "/", "JVMRoute=b&Host=10.0.0.6&Port=8009&Type=ajp")
 		call(t, srv, "REMOVE-APP", "/*", "JVMRoute=a")
@@ -228,8 +228,7 @@ func TestRouteOfRemovedRowRegistersAgain(t *testing.T) {
 		if !strings.HasPrefix(info, "Node: [0],Name: a,") || !strings.Contains(info, "Node: [1],Name: b,Balancer: mycluster,LBGroup: ,Host: 10.0.0.7,") || strings.Contains(info, "REMOVED") {
 			t.Errorf("INFO:\n%s", info)
 		}
-		cancel()
-		<-done
+		stop()
 	})
 }
 
@@ -265,9 +264,7 @@ func TestDeadNodeIsRemoved(t *testing.T) {
 		dead, busy := store.Load().Node("dead").Stats, store.Load().Node("busy").Stats
 		dead.HCFail.Store(true)
 		busy.HCFail.Store(true)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- srv.Run(ctx) }()
+		stop := run(t, srv)
 		for range 60 {
 			busy.Read.Add(100) // answers requests despite its failed checks
 			time.Sleep(5 * time.Second)
@@ -284,8 +281,7 @@ func TestDeadNodeIsRemoved(t *testing.T) {
 		if store.Load().Node("busy").Removed {
 			t.Error("a node that reads bytes was removed")
 		}
-		cancel()
-		<-done
+		stop()
 	})
 }
 

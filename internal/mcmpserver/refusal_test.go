@@ -1,7 +1,6 @@
 package mcmpserver_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -59,16 +58,13 @@ func TestHeldRefusalsAreCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log syncBuffer
 		srv := mcmpserver.New(registry.NewStore(), mcmpserver.Options{Probe: alwaysUp, Log: slog.New(slog.NewTextHandler(&log, nil))})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- srv.Run(ctx) }()
+		stop := run(t, srv)
 		for range 3 {
 			call(t, srv, "STATUS", "/", "JVMRoute=ghost&Load=5")
 		}
 		time.Sleep(61 * time.Second)
 		synctest.Wait()
-		cancel()
-		<-done
+		stop()
 		got := strings.Split(strings.TrimSpace(log.String()), "\n")
 		if len(got) != 2 || !strings.Contains(got[1], "node=ghost") || !strings.Contains(got[1], "repeated=2") {
 			t.Errorf("log:\n%s\nwant the refusal, then a line with repeated=2", log.String())
