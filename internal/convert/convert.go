@@ -108,6 +108,11 @@ type converter struct {
 	templates []*obj
 	routes    []*route
 	reverses  []pendingReverse
+
+	advert     *obj // manager.advertise
+	advertOn   bool
+	advertAt   *Directive // the ServerAdvertise line
+	advertDirs []*Directive
 }
 
 func newConverter() *converter {
@@ -212,6 +217,7 @@ func (c *converter) finish() {
 	for _, b := range c.balancers {
 		c.finishBalancer(b)
 	}
+	c.finishAdvertise()
 	c.checkManager()
 	c.checkTLS()
 	for _, r := range c.routes {

@@ -317,8 +317,9 @@ Listen 10.0.0.1:6666
 		t.Errorf("listen %q: the manager's port must not be a client listener", cfg.Listen)
 	}
 	wantFinding(t, res.Skipped, 23, "admits networks (manager.allow)")
-	wantFinding(t, res.Skipped, 25, "advertise")
-	wantFinding(t, res.Skipped, 26, "advertise")
+	if a := m.Advertise; a == nil || a.Interval != 5*time.Second {
+		t.Errorf("manager.advertise %+v, want interval 5s", a)
+	}
 	wantFinding(t, res.Skipped, 17, "CPING for ajp")
 	wantFinding(t, res.Notes, 13, "written as 10s")
 }
@@ -460,5 +461,19 @@ func TestOutputNamesItsSources(t *testing.T) {
 		if !strings.Contains(y, want) {
 			t.Errorf("output lacks %q:\n%s", want, y)
 		}
+	}
+}
+
+func TestAdvertiseNeedsServerAdvertiseOn(t *testing.T) {
+	cfg, res := convertText(t, "Listen 6666\n<VirtualHost *:6666>\nEnableMCMPReceive\nAdvertiseGroup 224.0.1.105:23364\nAdvertiseSecurityKey k\nAdvertiseBindAddress 10.0.0.1:23364\n</VirtualHost>\n")
+	if cfg.Manager.Advertise != nil {
+		t.Errorf("advertise on without ServerAdvertise On: %+v", cfg.Manager.Advertise)
+	}
+	wantFinding(t, res.Skipped, 4, "without ServerAdvertise On")
+	wantFinding(t, res.Skipped, 5, "without ServerAdvertise On")
+	wantFinding(t, res.Skipped, 6, "manager.advertise.interface")
+	cfg, _ = convertText(t, "Listen 6666\n<VirtualHost *:6666>\nEnableMCMPReceive\nServerAdvertise On http://10.0.0.1:6666\nAdvertiseGroup 224.0.1.105:23364\nAdvertiseSecurityKey k\nAdvertiseManagerUrl /mgr\n</VirtualHost>\n")
+	if a := cfg.Manager.Advertise; a == nil || a.Group != "224.0.1.105:23364" || a.SecurityKey != "k" || a.ManagerURL != "/mgr" {
+		t.Errorf("advertise %+v", a)
 	}
 }

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -117,13 +118,8 @@ func (c *converter) cluster(d *Directive, sc *scope) bool {
 		}
 	case "memmanagerfile":
 		c.note(d, "not needed: barkeep keeps its tables in memory (manager.persist keeps them across restarts)")
-	case "serveradvertise":
-		if v, ok := onOffValue(strings.Join(d.Args, "")); ok && !v {
-			return true
-		}
-		c.skip(d, "barkeep sends no advertise datagrams: give the workers the manager address (WildFly proxies / Tomcat proxyList)")
-	case "advertisegroup", "advertisefrequency", "advertisesecuritykey", "advertisemanagerurl", "advertisebindaddress":
-		c.skip(d, "barkeep sends no advertise datagrams: give the workers the manager address (WildFly proxies / Tomcat proxyList)")
+	case "serveradvertise", "advertisegroup", "advertisefrequency", "advertisesecuritykey", "advertisemanagerurl", "advertisebindaddress":
+		c.advertiseDirective(d)
 	case "modproxyclusterhctemplate":
 		c.skip(d, "barkeep checks MCMP nodes like mod_proxy_cluster's default: CPING for ajp, OPTIONS * otherwise, every 10s; not configurable")
 	case "createbalancers":
@@ -256,5 +252,74 @@ func (c *converter) customLog(d *Directive) {
 	}
 	if len(d.Args) > 2 {
 		c.skip(d, "%s: conditional logging is not supported", d.Args[2])
+	}
+}
+
+// advertiseDirective maps mod_advertise's directives to manager.advertise;
+// they take effect only with ServerAdvertise On (see finishAdvertise).
+func (c *converter) advertiseDirective(d *Directive) {
+	if c.advert == nil {
+		c.advert = newObj("")
+	}
+	a := c.advert
+	arg := strings.Join(d.Args, " ")
+	switch strings.ToLower(d.Name) {
+	case "serveradvertise":
+		on, ok := onOffValue(strings.Fields(arg + " x")[0])
+		if !ok {
+			c.skip(d, "want On or Off")
+			return
+		}
+		c.advertOn, c.advertAt = on, d
+		if on && len(d.Args) > 1 {
+			c.note(d, "barkeep announces its manager listener's address (manager.listen, or the interface's address); %s is not used", d.Args[1])
+		}
+		return
+	case "advertisegroup":
+		g, err := netip.ParseAddrPort(arg)
+		if err != nil || !g.Addr().Is4() || !g.Addr().IsMulticast() {
+			c.skip(d, "%q is not an IPv4 multicast address:port", arg)
+			return
+		}
+		a.set("group", str(arg))
+	case "advertisefrequency":
+		v, ok := c.duration(d, d.Args)
+		if !ok {
+			return
+		}
+		if dur, _ := time.ParseDuration(v); dur < 100*time.Millisecond {
+			c.skip(d, "below barkeep's minimum of 100ms")
+			return
+		}
+		a.set("interval", str(v))
+	case "advertisesecuritykey":
+		if len(d.Args) != 1 {
+			c.skip(d, "want one key")
+			return
+		}
+		a.set("security_key", str(d.Args[0]))
+	case "advertisemanagerurl":
+		if len(d.Args) != 1 || !strings.HasPrefix(d.Args[0], "/") {
+			c.skip(d, "want a path starting with /")
+			return
+		}
+		a.set("manager_url", str(d.Args[0]))
+	case "advertisebindaddress":
+		c.skip(d, "barkeep picks the interface by name: set manager.advertise.interface (default: the system's route to the group)")
+		return
+	}
+	c.advertDirs = append(c.advertDirs, d)
+}
+
+// finishAdvertise writes manager.advertise when ServerAdvertise is On and
+// reports the advertise settings that then have no effect.
+func (c *converter) finishAdvertise() {
+	if c.advertOn {
+		m := c.managerObj(c.advertAt)
+		m.set("advertise", c.advert.node())
+		return
+	}
+	for _, d := range c.advertDirs {
+		c.skip(d, "without ServerAdvertise On nothing is advertised")
 	}
 }
