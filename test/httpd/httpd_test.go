@@ -90,7 +90,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	fmt.Fprintf(w, "%s %s", b.route, r.RequestURI)
+	fmt.Fprintf(w, "%s %s host=%s xff=%s xfh=%s", b.route, r.RequestURI, r.Host, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"))
 }
 
 // httpdConf is the configuration both sides run: httpd as it is, barkeep
@@ -136,13 +136,13 @@ ProxyPassReverseCookiePath /examples /app
 type observation struct {
 	step     string
 	status   int
-	body     string // "<route> <path the member saw>"
+	body     string // "<route> <path the member saw> host= xff= xfh=" as the member saw them
 	location string
 	cookie   string // Set-Cookie, with its Path
 }
 
 func (o observation) String() string {
-	return fmt.Sprintf("%-22s %d %-40q loc=%q cookie=%q", o.step, o.status, o.body, o.location, o.cookie)
+	return fmt.Sprintf("%-22s %d %-75q loc=%q cookie=%q", o.step, o.status, o.body, o.location, o.cookie)
 }
 
 // script sends the same requests to front, killing members on the way,
@@ -152,10 +152,13 @@ func script(t *testing.T, front string, tc []*backend) []observation {
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
 	names := strings.NewReplacer(front, "FRONT", tc[0].addr, "TC1", tc[1].addr, "TC2", tc[2].addr, "TC3")
 	var out []observation
-	get := func(step, path, cookie string) {
+	get := func(step, path, cookie string, header ...string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+front+path, nil)
 		if cookie != "" {
 			req.Header.Set("Cookie", "JSESSIONID="+cookie)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
 		}
 		res, err := client.Do(req)
 		if err != nil {
@@ -167,7 +170,7 @@ func script(t *testing.T, front string, tc []*backend) []observation {
 		setCookie := sessionNumber.ReplaceAllString(res.Header.Get("Set-Cookie"), "S#.")
 		o := observation{step: step, status: res.StatusCode, location: names.Replace(res.Header.Get("Location")), cookie: setCookie}
 		if res.StatusCode < 400 {
-			o.body = string(body)
+			o.body = names.Replace(string(body))
 		}
 		out = append(out, o)
 	}
@@ -181,6 +184,7 @@ func script(t *testing.T, front string, tc []*backend) []observation {
 	get("cookie unknown route", "/app/page", "old.gone")
 	get("redirect", "/app/redirect", "old.tc1")
 	get("redirect new session", "/app/redirect", "")
+	get("client's forwarded chain", "/app/page", "old.tc1", "X-Forwarded-For", "203.0.113.7, 198.51.100.2")
 	get("excluded", "/app/static/logo.png", "")
 	get("unrouted", "/nothing-here", "")
 
@@ -332,7 +336,8 @@ func TestConvertedConfigRoutesLikeHttpd(t *testing.T) {
 	if !slices.Contains(newRoutes, "tc1") || !slices.Contains(newRoutes, "tc2") || slices.Contains(newRoutes, "tc3") {
 		t.Errorf("httpd's new sessions went to %v; the script expects tc1 and tc2, never the standby", newRoutes)
 	}
-	if route(want[9]) != "tc2" || route(want[12]) != "tc1" || route(want[len(want)-1]) != "tc3" || want[14].location != "http://FRONT/app/login" {
+	if route(want[9]) != "tc2" || route(want[12]) != "tc1" || route(want[len(want)-1]) != "tc3" || want[14].location != "http://FRONT/app/login" ||
+		!strings.Contains(want[16].body, "xff=203.0.113.7, 198.51.100.2, 127.0.0.1") {
 		t.Errorf("httpd did not show stickiness, redirect rewriting or the standby; the script is wrong:\n%s", table(want))
 	}
 
