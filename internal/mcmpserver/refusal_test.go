@@ -1,7 +1,10 @@
 package mcmpserver_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -94,5 +97,39 @@ func TestOversizedMessageIsRefused(t *testing.T) {
 	srv.ServeHTTP(rec, req)
 	if n := store.Load().Node("n1"); rec.Code != 200 || n == nil || n.Port != "17002" {
 		t.Errorf("CONFIG of %d bytes = %d %s", len(body), rec.Code, rec.Header().Get("Mess"))
+	}
+}
+
+// TestStatusProbeEndsWithTheWorker: the probe a STATUS triggers stops when
+// the worker hangs up, instead of running to its timeout.
+func TestStatusProbeEndsWithTheWorker(t *testing.T) {
+	started, ended := make(chan struct{}), make(chan error, 1)
+	probe := func(ctx context.Context, _, _ string, _ time.Duration) error {
+		close(started)
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return ctx.Err()
+	}
+	srv := mcmpserver.New(registry.NewStore(), mcmpserver.Options{Probe: probe})
+	mgr := httptest.NewServer(srv)
+	t.Cleanup(mgr.Close)
+	call(t, srv, "CONFIG", "/", "JVMRoute=n1&Host=10.0.0.5&Port=8009&Type=ajp")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "STATUS", mgr.URL+"/", strings.NewReader("JVMRoute=n1&Load=50"))
+	go func() {
+		if res, err := mgr.Client().Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-started
+	cancel() // the worker hangs up
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("probe ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe still runs 10s after the worker hung up")
 	}
 }
