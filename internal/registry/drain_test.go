@@ -51,3 +51,30 @@ func BenchmarkEndRequest(b *testing.B) {
 		c.EndRequest()
 	}
 }
+
+func TestSameBalancers(t *testing.T) {
+	s := registry.NewStore()
+	first := put(t, s, balancer("web", member("http://a:1", 1)))
+	_, err := s.Update(func(d *registry.Draft) error {
+		return d.PutBalancer(&registry.Balancer{Name: "mycluster", StickySessionSep: '.', LBMethod: registry.Cluster, Cluster: &registry.ClusterSettings{}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCluster := s.Load()
+	if withCluster.SameBalancers(first) {
+		t.Error("a balancer was added, SameBalancers says no change")
+	}
+	node := &registry.Node{ID: 0, JVMRoute: "n1", Balancer: "mycluster", Type: "ajp", Host: "10.0.0.5", Port: "8009"}
+	snap, _ := s.Update(func(d *registry.Draft) error { return d.PutNode(node) })
+	if snap.SameBalancers(withCluster) {
+		t.Error("a node joined (a new member), SameBalancers says no change")
+	}
+	// A context change keeps the member and so every balancer.
+	n := snap.Node("n1").Clone()
+	n.Contexts = append(n.Contexts, registry.NewContext(0, 1, "/app", registry.ContextEnabled))
+	next, _ := s.Update(func(d *registry.Draft) error { return d.PutNode(n) })
+	if !next.SameBalancers(snap) || next.Balancer("mycluster").ByRoute("n1") != snap.Balancer("mycluster").ByRoute("n1") {
+		t.Error("a context change replaced the node's member or balancer")
+	}
+}

@@ -38,6 +38,16 @@ func (s *Snapshot) Balancer(name string) *Balancer { return s.byName[name] }
 // Routes returns all routes sorted by path. Shared; do not modify.
 func (s *Snapshot) Routes() []*Route { return s.routeList }
 
+// SameBalancers reports, in O(1), that s holds exactly prev's balancers
+// and members: no balancer or member was put or deleted in between (node
+// context changes, for one, leave them alone). Watchers that only care
+// about members, such as health checks and transport pools, can skip such
+// a snapshot. A false answer does not promise a change.
+func (s *Snapshot) SameBalancers(prev *Snapshot) bool {
+	return prev != nil && len(s.balancers) == len(prev.balancers) &&
+		(len(s.balancers) == 0 || &s.balancers[0] == &prev.balancers[0])
+}
+
 // Superseded returns a channel that is closed when a newer snapshot is
 // published. Watchers wait on it, then Load the store again.
 func (s *Snapshot) Superseded() <-chan struct{} { return s.superseded }
