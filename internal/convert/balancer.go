@@ -17,7 +17,8 @@ import (
 // balancer is one balancer://NAME (or the implicit balancer of a plain
 // ProxyPass to a URL).
 type balancer struct {
-	name    string
+	name    string // as written in the output
+	raw     string // as written in httpd's balancer:// URLs
 	o       *obj
 	members []*member
 	sc      *scope
@@ -49,7 +50,7 @@ func (c *converter) balancerFor(raw string, d *Directive, sc *scope) (*balancer,
 		path = "/" + path
 	}
 	for _, b := range c.balancers {
-		if strings.EqualFold(b.name, name) {
+		if strings.EqualFold(b.raw, name) {
 			return b, path
 		}
 	}
@@ -70,7 +71,7 @@ func (c *converter) balancerFor(raw string, d *Directive, sc *scope) (*balancer,
 	for base, i := clean, 2; c.balancerNamed(clean) != nil; i++ {
 		clean = base + "-" + strconv.Itoa(i)
 	}
-	b := &balancer{name: clean, o: newObj(d.pos()), sc: sc, d: d}
+	b := &balancer{name: clean, raw: name, o: newObj(d.pos()), sc: sc, d: d}
 	b.o.set("name", str(clean))
 	c.balancers = append(c.balancers, b)
 	return b, path
@@ -311,7 +312,7 @@ func (c *converter) proxySection(d *Directive, sc *scope) {
 	}
 	u := d.Args[0]
 	if b, _ := c.balancerFor(u, d, sc); b != nil {
-		burl := "balancer://" + b.name
+		burl := "balancer://" + b.raw
 		for _, in := range d.Block {
 			switch {
 			case in.Is("BalancerMember") && len(in.Args) >= 1:

@@ -477,3 +477,20 @@ func TestAdvertiseNeedsServerAdvertiseOn(t *testing.T) {
 		t.Errorf("advertise %+v", a)
 	}
 }
+
+func TestBalancerNamesBarkeepRefuses(t *testing.T) {
+	cfg, res := convertText(t, modules+`<Proxy "balancer://my app">
+  BalancerMember http://10.0.0.1:8080
+</Proxy>
+ProxySet "balancer://my app" lbmethod=bytraffic
+ProxyPass /x "balancer://my app/x"
+ProxyPassReverse /x "balancer://MY APP/x"
+`)
+	if len(cfg.Balancers) != 1 || cfg.Balancers[0].Name != "my-app" || cfg.Balancers[0].LBMethod != "bytraffic" {
+		t.Fatalf("balancers %+v", cfg.Balancers)
+	}
+	if r := cfg.Routes[0]; r.Balancer != "my-app" || !r.Reverse {
+		t.Errorf("route %+v", r)
+	}
+	wantFinding(t, res.Notes, 3, `it is called "my-app"`)
+}

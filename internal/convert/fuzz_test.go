@@ -26,8 +26,9 @@ func FuzzFile(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// One directory per fuzzing process: inputs run one at a time in it.
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, conf string) {
-		dir := t.TempDir()
 		path := filepath.Join(dir, "httpd.conf")
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)

@@ -116,7 +116,7 @@ func (c *converter) target(d *Directive, u string, params []string, sc *scope) (
 	name := strings.NewReplacer("://", "-", ":", "-", "[", "", "]", "").Replace(canon)
 	b, _ := c.balancerFor("balancer://"+name, d, sc)
 	if len(b.members) == 0 {
-		c.member(d, "balancer://"+b.name, canon, kv, sc)
+		c.member(d, "balancer://"+b.raw, canon, kv, sc)
 		c.note(d, "%s becomes balancer %s with one member", canon, b.name)
 	} else if len(kv) > 0 {
 		c.skip(d, "parameters %s: %s already has its parameters from %s", strings.Join(kv, " "), canon, b.members[0].d.pos())
@@ -337,7 +337,7 @@ func (c *converter) balancerOfURL(u string) *balancer {
 	if rest, ok := cutPrefixFold(u, "balancer://"); ok {
 		name, _, _ := strings.Cut(rest, "/")
 		for _, b := range c.balancers {
-			if strings.EqualFold(b.name, name) {
+			if strings.EqualFold(b.raw, name) {
 				return b
 			}
 		}
