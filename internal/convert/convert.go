@@ -220,6 +220,7 @@ func (c *converter) finish() {
 	c.finishAdvertise()
 	c.checkManager()
 	c.checkTLS()
+	c.checkAdminPort()
 	for _, r := range c.routes {
 		c.finishRoute(r)
 	}

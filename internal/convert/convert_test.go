@@ -494,3 +494,11 @@ ProxyPassReverse /x "balancer://MY APP/x"
 	}
 	wantFinding(t, res.Notes, 3, `it is called "my-app"`)
 }
+
+func TestListenOnBarkeepsAdminPort(t *testing.T) {
+	cfg, res := convertText(t, "Listen 8080\nListen 8090\n")
+	if cfg.Admin.Listen != "" {
+		t.Errorf("admin.listen %q would collide with the client listener :8090", cfg.Admin.Listen)
+	}
+	wantFinding(t, res.Notes, 2, "barkeep's default admin listener")
+}

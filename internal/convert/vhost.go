@@ -446,13 +446,36 @@ func (c *converter) checkTLS() {
 	if c.tls == nil || c.tls.cert != "" {
 		return
 	}
-	file, line, _ := strings.Cut(c.tls.from, ":")
+	file, line := c.tls.from, 0
 	if i := strings.LastIndexByte(c.tls.from, ':'); i >= 0 {
-		file, line = c.tls.from[:i], c.tls.from[i+1:]
+		file, line = c.tls.from[:i], atoi(c.tls.from[i+1:])
 	}
-	n, _ := strconv.Atoi(line)
-	c.skipped = append(c.skipped, Finding{File: file, Line: n, Directive: "<VirtualHost",
+	c.skipped = append(c.skipped, Finding{File: file, Line: line, Directive: "<VirtualHost",
 		Why: "SSLEngine on without SSLCertificateFile: no TLS listener (and no plain one on its port)"})
 	c.tls.cert = ""
 	c.tlsOff = true
 }
+
+// checkAdminPort keeps barkeep's default admin listener (127.0.0.1:8090)
+// from colliding with a listener httpd had on port 8090: with no
+// balancer-manager to carry over, the admin listener is turned off.
+func (c *converter) checkAdminPort() {
+	if c.admin != nil {
+		return
+	}
+	for _, l := range c.listens {
+		if host, _, _ := net.SplitHostPort(l.addr); l.port == "8090" && (host == "" || host == "127.0.0.1" || host == "0.0.0.0") {
+			c.admin = newObj(l.from)
+			c.admin.set("listen", str(""))
+			file, line := l.from, 0
+			if i := strings.LastIndexByte(l.from, ':'); i >= 0 {
+				file, line = l.from[:i], atoi(l.from[i+1:])
+			}
+			c.notes = append(c.notes, Finding{File: file, Line: line, Directive: "Listen",
+				Why: "port 8090 is barkeep's default admin listener; admin.listen is \"\" (off): set it to a free address for the balancer-manager"})
+			return
+		}
+	}
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
