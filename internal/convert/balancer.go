@@ -514,6 +514,10 @@ func (c *converter) hcExpr(d *Directive, o *obj, name string) {
 			return
 		}
 	}
+	if st := out.vals["status"]; st != nil && !validStatusList(st.Value) {
+		c.skip(d, "hcexpr=%s: %q (%s) allows no status within 100..599", name, expr, def.pos())
+		return
+	}
 	o.set("hcexpr", out.node())
 }
 

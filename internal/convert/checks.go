@@ -135,3 +135,19 @@ func (b *balancer) members0() *Directive {
 	}
 	return b.d
 }
+
+// validStatusList checks a list of codes, ranges and classes ("2xx, 3xx",
+// "100-399") as barkeep's hcexpr.status takes them.
+func validStatusList(list string) bool {
+	items := strings.Split(list, ",")
+	for _, it := range items {
+		it = strings.TrimSpace(it)
+		if len(it) == 3 && strings.HasSuffix(it, "xx") && it[0] >= '1' && it[0] <= '5' {
+			continue
+		}
+		if !validStatus(it) {
+			return false
+		}
+	}
+	return len(items) > 0
+}

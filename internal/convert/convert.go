@@ -72,7 +72,11 @@ func File(path string, opts Options) (*Result, error) {
 		return nil, err
 	}
 	c.run(ds)
-	return &Result{YAML: c.emit(path), Skipped: c.skipped, Notes: c.notes}, nil
+	y, err := c.emit(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{YAML: y, Skipped: c.skipped, Notes: c.notes}, nil
 }
 
 // scope is the main server or one <VirtualHost>: the directives httpd

@@ -72,7 +72,7 @@ func withComment(k *yaml.Node, from string) *yaml.Node {
 
 // emit writes the configuration as YAML, each block under a comment naming
 // the line it came from.
-func (c *converter) emit(file string) []byte {
+func (c *converter) emit(file string) ([]byte, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(key string, v *yaml.Node, from string) {
 		root.Content = append(root.Content, withComment(str(key), from), v)
@@ -128,7 +128,9 @@ func (c *converter) emit(file string) []byte {
 	if len(root.Content) == 0 {
 		root.Style = yaml.FlowStyle
 	}
-	enc.Encode(doc) //nolint:errcheck // encoding a node tree built here into a buffer cannot fail
+	if err := enc.Encode(doc); err != nil {
+		return nil, &Error{File: file, Msg: "write the YAML: " + err.Error()}
+	}
 	enc.Close()
-	return b.Bytes()
+	return b.Bytes(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Directive is one httpd directive as httpd would see it after reading:
@@ -136,7 +137,13 @@ func (r *reader) readFile(path string, depth int) ([]*Directive, error) {
 	}
 	r.open = append(r.open, abs)
 	defer func() { r.open = r.open[:len(r.open)-1] }()
-	lines := splitLines(string(data))
+	text := string(data)
+	if !utf8.ValidString(text) {
+		*r.notes = append(*r.notes, Finding{File: path, Line: firstInvalidLine(text), Directive: "(file)",
+			Why: "not UTF-8; the invalid bytes are read as U+FFFD"})
+		text = strings.ToValidUTF8(text, "\uFFFD")
+	}
+	lines := splitLines(text)
 	p := &parser{r: r, file: path, lines: lines, depth: depth}
 	ds, err := p.block("")
 	if err != nil {
@@ -453,4 +460,14 @@ func words(s string) []string {
 		s = strings.TrimLeft(s, " \t")
 	}
 	return out
+}
+
+// firstInvalidLine is the line of the first byte that is not UTF-8.
+func firstInvalidLine(s string) int {
+	for i, l := range strings.Split(s, "\n") {
+		if !utf8.ValidString(l) {
+			return i + 1
+		}
+	}
+	return 1
 }

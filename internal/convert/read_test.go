@@ -177,3 +177,13 @@ func TestWords(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderNotesBytesThatAreNotUTF8(t *testing.T) {
+	got, notes, err := read(t, map[string]string{"httpd.conf": "Listen 80\nServerAdmin caf\xe9@example.com\n"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[1] != "ServerAdmin caf\uFFFD@example.com @httpd.conf:2" || len(notes) != 1 || notes[0].Line != 2 {
+		t.Errorf("got %q, notes %v", got, notes)
+	}
+}
