@@ -190,18 +190,65 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("ajp: unsupported scheme %q", req.URL.Scheme)
 	}
-	addr := req.URL.Host
+	var body io.Reader
+	if req.Body != nil && req.Body != http.NoBody {
+		body = req.Body
+	}
+	r, err := t.Do(req.Context(), req.URL.Host, t.forwardRequest(req), body, req.ContentLength)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp := &http.Response{
+		Status: strconv.Itoa(r.Status) + " " + cmp.Or(r.Message, http.StatusText(r.Status)), StatusCode: r.Status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, len(r.Headers)), ContentLength: r.ContentLength, Request: req, Body: r.Body,
+	}
+	for _, h := range r.Headers {
+		resp.Header.Add(h.Name, h.Value)
+	}
+	if r.ContentLength == 0 && r.Body == nil {
+		resp.Body = http.NoBody
+	}
+	return resp, nil
+}
+
+// Response is a container's answer to [Transport.Do]: the status line and
+// headers as the container sent them, the length of the body (-1 when
+// unknown, and always with FlushPackets so every chunk is passed on at
+// once), and the body, which streams the container's chunks. Body is nil
+// when there is none (HEAD, 204, 304); otherwise it must be closed, and
+// closing it before its end closes the connection.
+type Response struct {
+	SendHeaders
+	ContentLength int64
+	Body          io.ReadCloser
+}
+
+// Do sends the forward request fr, with body (nil for none) of length
+// bytes (-1 when unknown), to the container at addr ("host:port", port
+// 8009 when absent) and returns its response once the headers arrived.
+// The transport's Secret and Route fill fr's when those are empty. Errors
+// before anything was sent are the dial error itself (a *net.OpError) or
+// wrap ErrPing; ErrHeadersTooLarge when fr does not fit in a packet.
+// A reused connection the container had closed is retried once on a new
+// one when none of the body was sent. Safe for concurrent use.
+func (t *Transport) Do(ctx context.Context, addr string, fr *ForwardRequest, body io.Reader, length int64) (*Response, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "8009")
 	}
-	ctx := req.Context()
+	if fr.Secret == "" {
+		fr.Secret = t.Secret
+	}
+	if fr.Route == "" {
+		fr.Route = t.Route
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.getConn(ctx, addr)
 		if err != nil {
-			closeBody(req)
 			return nil, err
 		}
-		resp, sent, err := t.exchange(ctx, c, addr, req)
+		resp, sent, err := t.exchange(ctx, c, addr, fr, body, length)
 		if err == nil {
 			return resp, nil
 		}
@@ -211,7 +258,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if reused && attempt == 0 && !sent.body && staleConn(err) && ctx.Err() == nil {
 			continue
 		}
-		closeBody(req)
 		return nil, err
 	}
 }
@@ -230,27 +276,26 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// exchange sends req on c and reads up to the response headers.
-func (t *Transport) exchange(ctx context.Context, c *conn, addr string, req *http.Request) (*http.Response, sentState, error) {
+// exchange sends fr on c and reads up to the response headers.
+func (t *Transport) exchange(ctx context.Context, c *conn, addr string, fr *ForwardRequest, r io.Reader, length int64) (*Response, sentState, error) {
 	var sent sentState
 	if t.PingTimeout > 0 {
 		if err := c.cping(t.PingTimeout); err != nil {
 			return nil, sent, fmt.Errorf("%w within %s: %w", ErrPing, t.PingTimeout, err)
 		}
 	}
-	fr := t.forwardRequest(req)
 	payload := fr.AppendPayload(c.buf[:0])
 	if len(payload)+headerLen > t.packetSize() {
 		return nil, sent, fmt.Errorf("%w (%d bytes, packet size %d)", ErrHeadersTooLarge, len(payload)+headerLen, t.packetSize())
 	}
 	c.out = AppendPacket(c.out[:0], MagicToContainer, payload)
-	body := &requestBody{r: req.Body, left: req.ContentLength}
-	if req.Body == nil || req.Body == http.NoBody {
+	body := &requestBody{r: r, left: length}
+	if r == nil || length == 0 {
 		body.done = true
 	}
 	// With a known length the first chunk goes at once (the container
 	// expects it); with an unknown one it waits for GET_BODY_CHUNK.
-	if req.ContentLength > 0 {
+	if length > 0 && r != nil {
 		if err := body.appendChunk(c, t.packetSize()-headerLen-2); err != nil {
 			return nil, sent, err
 		}
@@ -288,7 +333,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, req *htt
 				return nil, sent, err
 			}
 			c.nc.SetReadDeadline(time.Time{})
-			return t.response(c, addr, req, sh, body, stop), sent, nil
+			return t.response(c, addr, fr.Method, sh, body, stop), sent, nil
 		default:
 			stop()
 			return nil, sent, fmt.Errorf("%w: message type %d before the response headers", ErrMalformed, p[0])
@@ -439,28 +484,22 @@ func (b *requestBody) send(c *conn, p []byte, packetSize int) error {
 	return err
 }
 
-// response builds the http.Response for SEND_HEADERS; its body reads the
-// rest of the exchange.
-func (t *Transport) response(c *conn, addr string, req *http.Request, sh *SendHeaders, body *requestBody, stop func() bool) *http.Response {
-	resp := &http.Response{
-		Status: strconv.Itoa(sh.Status) + " " + cmp.Or(sh.Message, http.StatusText(sh.Status)), StatusCode: sh.Status,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, len(sh.Headers)), ContentLength: -1, Request: req,
-	}
+// response builds the Response for SEND_HEADERS; its body reads the rest
+// of the exchange.
+func (t *Transport) response(c *conn, addr, method string, sh *SendHeaders, body *requestBody, stop func() bool) *Response {
+	resp := &Response{SendHeaders: *sh, ContentLength: -1}
 	for _, h := range sh.Headers {
-		resp.Header.Add(h.Name, h.Value)
-	}
-	if cl := resp.Header.Get("Content-Length"); cl != "" && !t.FlushPackets {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
-			resp.ContentLength = n
+		if strings.EqualFold(h.Name, "Content-Length") && !t.FlushPackets {
+			if n, err := strconv.ParseInt(h.Value, 10, 64); err == nil && n >= 0 {
+				resp.ContentLength = n
+			}
 		}
 	}
 	rb := &responseBody{t: t, c: c, addr: addr, body: body, stop: stop}
-	if req.Method == http.MethodHead || sh.Status == http.StatusNoContent || sh.Status == http.StatusNotModified {
+	if method == http.MethodHead || sh.Status == http.StatusNoContent || sh.Status == http.StatusNotModified {
 		// No body: read up to END_RESPONSE now so the connection can be reused.
 		io.Copy(io.Discard, rb)
 		resp.ContentLength = 0
-		resp.Body = http.NoBody
 		return resp
 	}
 	resp.Body = rb

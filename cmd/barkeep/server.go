@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -23,7 +24,6 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
-	"github.com/barkeep-lb/barkeep/mcmp"
 )
 
 // server is one running barkeep built from one configuration: the
@@ -39,12 +39,19 @@ type server struct {
 	mcmp         *mcmpserver.Server              // nil without a manager listener
 	advertiser   *mcmpserver.Advertiser          // nil without manager.advertise
 	cert         atomic.Pointer[tls.Certificate] // of the TLS client listeners; SIGHUP reloads it
-	servers      []*http.Server
+	fronts       []front                         // client listeners
+	servers      []*http.Server                  // admin and manager listeners
 	listeners    []net.Listener
 	clientAddrs  []string
 	tlsAddrs     []string
 	adminAddr    string
 	managerAddr  string
+}
+
+// front is a client listener with the proxy server that serves it.
+type front struct {
+	srv *proxy.Server
+	l   net.Listener
 }
 
 type serverOptions struct {
@@ -70,13 +77,14 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.proxy = proxy.New(s.store, proxy.Options{Log: s.log, AccessLog: s.access, UseAlias: cfg.Manager.UseAlias})
+	s.proxy = proxy.New(s.store, proxyOptions(cfg, s.log, s.access))
+	plain := proxy.NewServer(s.proxy, s.frontOptions(nil))
 	for _, addr := range cfg.Listen {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("client listener: %w", err)
 		}
-		s.listen(l, refuseMCMP(s.proxy), cfg.Server.IdleTimeout)
+		s.fronts = append(s.fronts, front{plain, l})
 		s.clientAddrs = append(s.clientAddrs, l.Addr().String())
 	}
 	if err := s.listenTLS(cfg.TLS); err != nil {
@@ -116,23 +124,39 @@ func (s *server) listenTLS(t config.TLS) error {
 	if t.MinVersion == "1.3" {
 		minVersion = tls.VersionTLS13
 	}
+	srv := proxy.NewServer(s.proxy, s.frontOptions(&tls.Config{
+		MinVersion:     minVersion,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+	}))
 	for _, addr := range t.Listen {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("TLS client listener: %w", err)
 		}
-		s.listen(l, refuseMCMP(s.proxy), s.cfg.Server.IdleTimeout)
-		srv := s.servers[len(s.servers)-1]
-		srv.TLSConfig = &tls.Config{
-			MinVersion:     minVersion,
-			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
-		}
-		srv.Protocols = new(http.Protocols)
-		srv.Protocols.SetHTTP1(true)
-		srv.Protocols.SetHTTP2(true)
+		s.fronts = append(s.fronts, front{srv, l})
 		s.tlsAddrs = append(s.tlsAddrs, l.Addr().String())
 	}
 	return nil
+}
+
+// proxyOptions maps the configuration to the request path's options.
+func proxyOptions(cfg *config.Config, log *slog.Logger, access *proxy.AccessLog) proxy.Options {
+	sc := cfg.Server
+	return proxy.Options{
+		Log: log, AccessLog: access, UseAlias: cfg.Manager.UseAlias,
+		Paths:           proxy.PathOptions{KeepSlashes: !sc.MergeSlashes, AllowEncodedSlashes: sc.AllowEncodedSlashes},
+		MaxHeaderFields: sc.MaxHeaderFields, BufferBody: sc.BufferBody, HangDetect: sc.HangDetect,
+		BodyRate: proxy.BodyRate{Timeout: sc.BodyTimeout, MinRate: cmp.Or(sc.BodyMinRate, -1)},
+	}
+}
+
+// frontOptions are the client listeners' settings; tc is nil for
+// cleartext listeners.
+func (s *server) frontOptions(tc *tls.Config) proxy.ServerOptions {
+	return proxy.ServerOptions{
+		ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout, IdleTimeout: s.cfg.Server.IdleTimeout,
+		MaxHeaderBytes: s.cfg.Server.MaxHeaderBytes, TLS: tc, Log: s.log,
+	}
 }
 
 // startManager builds the MCMP manager, restores its persisted nodes and
@@ -199,26 +223,19 @@ func (s *server) startManager(m config.Manager, version string) error {
 // ownAddrs returns the addresses of barkeep's listeners, all bound by the
 // time the manager serves: nodes may not register at one of them.
 func (s *server) ownAddrs() []netip.AddrPort {
-	out := make([]netip.AddrPort, 0, len(s.listeners))
-	for _, l := range s.listeners {
+	out := make([]netip.AddrPort, 0, len(s.listeners)+len(s.fronts))
+	add := func(l net.Listener) {
 		if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil {
 			out = append(out, ap)
 		}
 	}
+	for _, l := range s.listeners {
+		add(l)
+	}
+	for _, f := range s.fronts {
+		add(f.l)
+	}
 	return out
-}
-
-// refuseMCMP answers MCMP methods on a client listener with 501, as httpd
-// does on a virtual host without EnableMCMPReceive, instead of proxying
-// them to a member.
-func refuseMCMP(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if mcmp.IsMCMP(r.Method) {
-			http.Error(w, r.Method+" not supported for current URL.", http.StatusNotImplemented)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // listen adds an HTTP server for h on l. net/http's own complaints about
@@ -243,6 +260,9 @@ func (s *server) closeListeners() {
 	for _, l := range s.listeners {
 		l.Close()
 	}
+	for _, f := range s.fronts {
+		f.l.Close()
+	}
 	if s.accessCloser != nil {
 		s.accessCloser.Close()
 	}
@@ -263,6 +283,13 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 			}
 			if err := serve(l); !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("listener failed", "addr", l.Addr().String(), "err", err)
+			}
+		})
+	}
+	for _, f := range s.fronts {
+		wg.Go(func() {
+			if err := f.srv.Serve(f.l); err != nil {
+				s.log.Error("listener failed", "addr", f.l.Addr().String(), "err", err)
 			}
 		})
 	}
@@ -302,6 +329,18 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	var sw sync.WaitGroup
+	shut := map[*proxy.Server]bool{}
+	for _, f := range s.fronts {
+		if shut[f.srv] {
+			continue
+		}
+		shut[f.srv] = true
+		sw.Go(func() {
+			if err := f.srv.Shutdown(sctx); err != nil {
+				s.log.Warn("requests still in flight after the grace period; closing", "err", err)
+			}
+		})
+	}
 	for _, srv := range s.servers {
 		sw.Go(func() {
 			if err := srv.Shutdown(sctx); err != nil {

@@ -35,6 +35,8 @@ type Pick struct {
 	// Tried lists members already tried for this request; they are not
 	// chosen again.
 	Tried []*registry.Member
+	// Domain, when set, admits only members of that load-balancing group.
+	Domain string
 }
 
 // Select returns the member of b that should take a new request, or
@@ -60,9 +62,9 @@ func Select(b *registry.Balancer, p Pick) (*registry.Member, error) {
 }
 
 // Candidate reports whether m may be chosen for the request described by p:
-// usable at p.Now, below its max, and not tried yet.
+// usable at p.Now, below its max, not tried yet, and in p.Domain if set.
 func Candidate(m *registry.Member, p Pick) bool {
-	return m.Usable(p.Now) && m.HasRoom() && !slices.Contains(p.Tried, m)
+	return m.Usable(p.Now) && m.HasRoom() && !slices.Contains(p.Tried, m) && (p.Domain == "" || m.Domain == p.Domain)
 }
 
 // admits reports whether a member in slow start takes the pick drawn as x:

@@ -74,6 +74,32 @@ type Server struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish
 	// after SIGTERM or SIGINT; default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxHeaderFields is the most request header lines accepted; more get
+	// 431 (httpd's LimitRequestFields). Default 100.
+	MaxHeaderFields int `yaml:"max_header_fields"`
+	// MergeSlashes merges repeated slashes in request paths before they
+	// are matched and forwarded (httpd's MergeSlashes); default true.
+	MergeSlashes bool `yaml:"merge_slashes"`
+	// AllowEncodedSlashes lets "%2F" in a path through, still encoded
+	// (httpd's AllowEncodedSlashes NoDecode); default false: 404.
+	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes"`
+	// BodyTimeout is how long a client has to send its request body,
+	// extended by one second per BodyMinRate bytes received (httpd's
+	// RequestReadTimeout body=20,MinRate=500); slower clients get 408.
+	// Default 20s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// BodyMinRate is in bytes per second; default 500.
+	BodyMinRate int `yaml:"body_min_rate"`
+	// BufferBody is the largest body, in bytes, held in memory: request
+	// bodies up to it can be sent again to another member after a failed
+	// attempt; response bodies up to it are read whole before they are
+	// passed on. Larger bodies stream. Default 65536.
+	BufferBody int `yaml:"buffer_body"`
+	// HangDetect puts a member in error state when requests have waited
+	// this long for its first response byte while it answered nothing at
+	// all; its waiting idempotent requests go to other members. Default 0
+	// (off): a health check or the member's timeout does that.
+	HangDetect time.Duration `yaml:"hang_detect"`
 }
 
 // Admin configures the admin listener.
@@ -308,6 +334,8 @@ func (c *Config) setDefaults() {
 	c.Server = Server{
 		ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ShutdownTimeout: 30 * time.Second,
+		MaxHeaderFields: 100, MergeSlashes: true, BodyTimeout: 20 * time.Second, BodyMinRate: 500,
+		BufferBody: 64 << 10,
 	}
 	c.Admin.Listen = "127.0.0.1:8090"
 	c.Manager = Manager{

@@ -22,8 +22,9 @@ func TestIssueExampleLoads(t *testing.T) {
 	want := &config.Config{
 		Listen: []string{"127.0.0.1:8000"},
 		TLS:    config.TLS{MinVersion: "1.2"},
-		Server: config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second},
-		Admin:  config.Admin{Listen: "127.0.0.1:8090"},
+		Server: config.Server{ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second,
+			MaxHeaderFields: 100, MergeSlashes: true, BodyTimeout: 20 * time.Second, BodyMinRate: 500, BufferBody: 65536},
+		Admin: config.Admin{Listen: "127.0.0.1:8090"},
 		Manager: config.Manager{Allow: []string{"127.0.0.0/8", "::1/128"}, Balancer: "mycluster",
 			LBStatusRecalc: 5 * time.Second, WaitForRemove: 10 * time.Second, MaxNode: 20, MaxHost: 20, MaxContext: 100, StopAppWait: 500 * time.Millisecond},
 		Log:       config.Log{Format: "text", Level: "info"},

@@ -72,6 +72,18 @@ func (c *Config) validate() []Problem {
 	}
 	v.tls()
 	v.manager()
+	if c.Server.MaxHeaderFields < 1 {
+		v.fail("server.max_header_fields", "%d: at least 1", c.Server.MaxHeaderFields)
+	}
+	if c.Server.BodyMinRate < 0 {
+		v.fail("server.body_min_rate", "%d: not negative", c.Server.BodyMinRate)
+	}
+	if c.Server.BufferBody < 0 || c.Server.BufferBody > 16<<20 {
+		v.fail("server.buffer_body", "%d: between 0 and 16777216", c.Server.BufferBody)
+	}
+	if c.Server.HangDetect < 0 || c.Server.BodyTimeout < 0 {
+		v.fail("server", "hang_detect and body_timeout must not be negative")
+	}
 	if c.Server.MaxHeaderBytes < 1024 {
 		v.fail("server.max_header_bytes", "%d is too small (at least 1024)", c.Server.MaxHeaderBytes)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
+	"github.com/barkeep-lb/barkeep/internal/proxy/proxytest"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
 
@@ -25,7 +26,7 @@ type cluster struct {
 	store *registry.Store
 	srv   *mcmpserver.Server
 	mgr   *httptest.Server
-	front *httptest.Server
+	front *proxytest.Front
 	clock *fakeclock.Clock
 }
 
@@ -40,9 +41,7 @@ func newCluster(t *testing.T, configure ...func(*mcmpserver.Options)) *cluster {
 	c.mgr = httptest.NewServer(c.srv)
 	t.Cleanup(c.mgr.Close)
 	h := proxy.New(c.store, proxy.Options{Now: c.clock.Now, Log: slog.New(slog.DiscardHandler)})
-	c.front = httptest.NewServer(h)
-	t.Cleanup(c.front.Close)
-	t.Cleanup(h.CloseIdleConnections)
+	c.front = proxytest.Start(t, h, proxytest.HTTP1, proxy.ServerOptions{})
 	return c
 }
 

@@ -57,7 +57,7 @@ func TestRemovalTimeline(t *testing.T) {
 		if info := call(t, srv, "INFO", "/", "").body; !strings.HasPrefix(info, "Node: [0],Name: node1,") || strings.Contains(info, "Context:") || strings.Contains(info, "Vhost:") {
 			t.Errorf("INFO right after REMOVE-APP /*:\n%s", info)
 		}
-		if r, refs := store.Load().Match("/app/x", "", false); r != nil || refs != nil {
+		if tg := store.Load().Match("/app/x", "", false); tg != nil {
 			t.Error("a removed node's context still matches")
 		}
 		if a := call(t, srv, "STATUS", "/", "JVMRoute=node1&Load=50"); !strings.Contains(a.body, "State=NOTOK") {
@@ -115,7 +115,7 @@ func TestRemovalTimeline(t *testing.T) {
 		if n := store.Load().Node("node2"); n == nil || n.Removed {
 			t.Fatal("revived node removed anyway")
 		}
-		if _, refs := store.Load().Match("/app", "", false); len(refs) != 1 || refs[0].Member == nil {
+		if tg := store.Load().Match("/app", "", false); tg == nil || len(tg.Rows) != 1 || tg.Rows[0].Member == nil {
 			t.Error("revived node not routed")
 		}
 		stop()
@@ -179,8 +179,8 @@ func TestPersistAcrossRestart(t *testing.T) {
 	if load := store2.Load().Node("node1").Stats.Load.Load(); load != 87 {
 		t.Errorf("restored node1 has Load %d, want its last reported 87", load)
 	}
-	if _, refs := store2.Load().Match("/app/x", "", false); len(refs) != 1 || refs[0].Member == nil {
-		t.Errorf("restored context /app not routed: %v", refs)
+	if tg := store2.Load().Match("/app/x", "", false); tg == nil || len(tg.Rows) != 1 || tg.Rows[0].Member == nil {
+		t.Errorf("restored context /app not routed: %+v", tg)
 	}
 	if b := store2.Load().Balancer("mycluster"); b.NoFailover || !b.StickySessionRemove || b.Timeout != 3*time.Second {
 		t.Errorf("restored balancer settings: %+v", b)

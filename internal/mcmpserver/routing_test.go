@@ -9,6 +9,7 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
+	"github.com/barkeep-lb/barkeep/internal/proxy/proxytest"
 )
 
 func TestUseAlias(t *testing.T) {
@@ -20,8 +21,7 @@ func TestUseAlias(t *testing.T) {
 		c.ok(t, "ENABLE-APP", "/", "JVMRoute="+n.route+"&Alias="+n.route+".example.com&Context=%2F")
 		c.ok(t, "STATUS", "/", "JVMRoute="+n.route+"&Load=50")
 	}
-	front := httptest.NewServer(proxy.New(c.store, proxy.Options{UseAlias: true}))
-	defer front.Close()
+	front := proxytest.Start(t, proxy.New(c.store, proxy.Options{UseAlias: true}), proxytest.HTTP1, proxy.ServerOptions{})
 	get := func(host string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, front.URL+"/index", nil)
 		req.Host = host

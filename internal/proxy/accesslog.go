@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -23,7 +22,11 @@ const (
 	// route is the member that answered, sticky the route found in the
 	// session id, attempts the members tried, time_us the time from the
 	// request to the end of the response in microseconds. "-" marks an
-	// empty field.
+	// empty field. A failed or cut-short exchange ends with fault=: client
+	// (went away, or its body failed), connect, reset, timeout, response,
+	// hung (withdrawn from a member in error state), or abort (the member
+	// broke off a response already under way: status and bytes are what
+	// the client got before the cut).
 	Combined AccessLogFormat = iota
 	// JSON writes one object per line with the same fields: time, remote,
 	// method, uri, proto, status, bytes, referer, user_agent, balancer,
@@ -99,14 +102,12 @@ type entry struct {
 }
 
 func entryOf(x *exchange) entry {
-	e := entry{remote: x.in.RemoteAddr, status: x.w.status, sticky: x.sticky}
-	if host, _, err := net.SplitHostPort(e.remote); err == nil {
-		e.remote = host
-	}
+	x.buf = appendIP(x.buf[:0], x.remote)
+	e := entry{remote: b2s(x.buf), status: x.status, sticky: x.sticky}
 	if x.bal != nil {
 		e.balancer = x.bal.Name
 	}
-	if x.member != nil && x.fault == FaultNone {
+	if x.member != nil && (x.fault == FaultNone || x.fault == FaultAbort || x.fault == FaultClient && x.status != 0) {
 		e.route = x.member.Route
 		if e.route == "" {
 			e.route = x.member.Name
@@ -127,26 +128,26 @@ func attemptCount(x *exchange) int {
 
 func appendCombined(b []byte, x *exchange, end time.Time) []byte {
 	e := entryOf(x)
-	r := x.in
+	h := &x.req.Header
 	b = append(b, e.remote...)
 	b = append(b, " - - ["...)
 	b = x.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, `] "`...)
-	b = appendEscaped(b, r.Method)
+	b = appendEscaped(b, b2s(h.Method()))
 	b = append(b, ' ')
-	b = appendEscaped(b, r.RequestURI)
+	b = appendEscaped(b, b2s(x.uri))
 	b = append(b, ' ')
-	b = appendEscaped(b, r.Proto)
+	b = appendEscaped(b, x.proto)
 	b = append(b, `" `...)
 	b = strconv.AppendInt(b, int64(e.status), 10)
 	b = append(b, ' ')
-	if x.w.bytes == 0 {
+	if x.bytes == 0 {
 		b = append(b, '-')
 	} else {
-		b = strconv.AppendInt(b, x.w.bytes, 10)
+		b = strconv.AppendInt(b, x.bytes, 10)
 	}
-	b = appendQuotedField(b, r.Header.Get("Referer"))
-	b = appendQuotedField(b, r.Header.Get("User-Agent"))
+	b = appendQuotedField(b, b2s(h.Peek("Referer")))
+	b = appendQuotedField(b, b2s(h.UserAgent()))
 	b = appendKV(b, "balancer", e.balancer)
 	b = appendKV(b, "route", e.route)
 	b = appendKV(b, "sticky", e.sticky)
@@ -154,6 +155,9 @@ func appendCombined(b []byte, x *exchange, end time.Time) []byte {
 	b = strconv.AppendInt(b, int64(attemptCount(x)), 10)
 	b = append(b, " time_us="...)
 	b = strconv.AppendInt(b, end.Sub(x.start).Microseconds(), 10)
+	if x.fault != FaultNone {
+		b = appendKV(b, "fault", x.fault.String())
+	}
 	return append(b, '\n')
 }
 
@@ -198,20 +202,20 @@ func appendEscaped(b []byte, s string) []byte {
 
 func appendJSON(b []byte, x *exchange, end time.Time) []byte {
 	e := entryOf(x)
-	r := x.in
+	h := &x.req.Header
 	b = append(b, `{"time":"`...)
 	b = x.start.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, '"')
 	b = appendJSONField(b, "remote", e.remote)
-	b = appendJSONField(b, "method", r.Method)
-	b = appendJSONField(b, "uri", r.RequestURI)
-	b = appendJSONField(b, "proto", r.Proto)
+	b = appendJSONField(b, "method", b2s(h.Method()))
+	b = appendJSONField(b, "uri", b2s(x.uri))
+	b = appendJSONField(b, "proto", x.proto)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(e.status), 10)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, x.w.bytes, 10)
-	b = appendJSONField(b, "referer", r.Header.Get("Referer"))
-	b = appendJSONField(b, "user_agent", r.Header.Get("User-Agent"))
+	b = strconv.AppendInt(b, x.bytes, 10)
+	b = appendJSONField(b, "referer", b2s(h.Peek("Referer")))
+	b = appendJSONField(b, "user_agent", b2s(h.UserAgent()))
 	b = appendJSONField(b, "balancer", e.balancer)
 	b = appendJSONField(b, "route", e.route)
 	b = appendJSONField(b, "sticky", e.sticky)

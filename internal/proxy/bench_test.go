@@ -1,112 +1,95 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
+	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
-// stub answers every request with a fixed 100-byte response, as the
-// benchmark harness's backend does, without a network.
-type stub struct{ body []byte }
-
-func (s stub) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		io.Copy(io.Discard, req.Body)
-		req.Body.Close()
-	}
-	h := make(http.Header, 3)
-	h["Content-Type"] = []string{"text/plain"}
-	h["Content-Length"] = []string{strconv.Itoa(len(s.body))}
-	h["X-Backend-Route"] = []string{"node1"}
-	return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, ContentLength: int64(len(s.body)), Body: io.NopCloser(bytes.NewReader(s.body)), Request: req}, nil
+// fixedMember starts a raw HTTP/1.1 member on loopback that answers every
+// request on a connection with the same 100-byte response, as the bench
+// harness's backend does, and allocates nothing per request (so
+// allocation counts are the proxy's).
+func fixedMember(tb testing.TB, route string) string {
+	body := strings.Repeat("x", 100)
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend-Route: " + route +
+		"\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	return testnet.Serve(tb, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 16<<10)
+		pending := 0
+		for {
+			n, err := c.Read(buf[pending:])
+			if err != nil {
+				return
+			}
+			pending += n
+			for {
+				i := bytes.Index(buf[:pending], []byte("\r\n\r\n"))
+				if i < 0 {
+					break
+				}
+				if _, err := c.Write(resp); err != nil {
+					return
+				}
+				copy(buf, buf[i+4:pending])
+				pending -= i + 4
+			}
+		}
+	})
 }
 
-// benchRecorder is a reusable ResponseWriter, so the benchmarks measure the
-// proxy, not httptest.
-type benchRecorder struct {
-	h    http.Header
-	code int
-	n    int
-}
+const benchRequest = "GET /bar/pint?x=1 HTTP/1.1\r\nHost: lb\r\nUser-Agent: wrk\r\nCookie: JSESSIONID=0123456789ABCDEF.node2\r\n\r\n"
 
-func (r *benchRecorder) Header() http.Header         { return r.h }
-func (r *benchRecorder) WriteHeader(code int)        { r.code = code }
-func (r *benchRecorder) Write(p []byte) (int, error) { r.n += len(p); return len(p), nil }
-
-func benchRequest() *http.Request {
-	req := httptest.NewRequest(http.MethodGet, "http://lb/bar/pint?x=1", nil)
-	req.Header.Set("User-Agent", "wrk")
-	req.Header.Set("Cookie", "JSESSIONID=0123456789ABCDEF.node2")
-	return req
-}
-
-func benchServe(b *testing.B, h http.Handler) {
-	b.Helper()
-	benchServeRequest(b, h, benchRequest())
-}
-
-func benchServeRequest(b *testing.B, h http.Handler, req *http.Request) {
-	b.Helper()
-	w := &benchRecorder{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, req)
-		if w.code != 200 {
-			b.Fatalf("status %d", w.code)
+// serveLoop returns a function that runs one request (raw, HTTP/1.1)
+// through h's HTTP/1.x edge the way fasthttp's server does, reusing one
+// RequestCtx, and checks the status.
+func serveLoop(tb testing.TB, h *proxy.Handler, raw string) func() {
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	rd := strings.NewReader(raw)
+	br := bufio.NewReader(rd)
+	return func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		rd.Reset(raw)
+		br.Reset(rd)
+		if err := ctx.Request.Read(br); err != nil {
+			tb.Fatal(err)
+		}
+		h.ServeFastHTTP(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			tb.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
 		}
 	}
 }
 
-// BenchmarkHandler is barkeep's whole request path with a stub transport:
-// route match, sticky route, selection, ReverseProxy, counters.
-func BenchmarkHandler(b *testing.B) {
+func staticHandler(tb testing.TB) *proxy.Handler {
 	store := registry.NewStore()
-	u1, _ := url.Parse("http://127.0.0.1:27081")
-	u2, _ := url.Parse("http://127.0.0.1:27082")
 	_, err := store.Update(func(d *registry.Draft) error {
 		d.SetRoutes([]*registry.Route{barRoute()})
-		return d.PutBalancer(web(memberAt(u1.Host, "node1"), memberAt(u2.Host, "node2")))
+		return d.PutBalancer(web(memberAt(fixedMember(tb, "node1"), "node1"), memberAt(fixedMember(tb, "node2"), "node2")))
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler), Transport: stub{make([]byte, 100)}})
-	benchServe(b, h)
+	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler)})
+	tb.Cleanup(h.CloseIdleConnections)
+	return h
 }
 
-// BenchmarkPlainReverseProxy is the floor: httputil.ReverseProxy alone with
-// the same stub, round robin over two URLs.
-func BenchmarkPlainReverseProxy(b *testing.B) {
-	targets := []*url.URL{{Scheme: "http", Host: "127.0.0.1:27081"}, {Scheme: "http", Host: "127.0.0.1:27082"}}
-	var n int
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			n++
-			pr.SetURL(targets[n%2])
-			pr.SetXForwarded()
-		},
-		Transport: stub{make([]byte, 100)},
-	}
-	benchServe(b, rp)
-}
-
-// BenchmarkHandlerMCMP is BenchmarkHandler for requests routed by MCMP
-// context rows: two nodes of one cluster balancer serving /bar; a request
-// with its session on node2, and one without a session.
-func BenchmarkHandlerMCMP(b *testing.B) {
+func mcmpHandler(tb testing.TB) *proxy.Handler {
 	store := registry.NewStore()
 	_, err := store.Update(func(d *registry.Draft) error {
 		if err := d.PutBalancer(&registry.Balancer{Name: "mycluster", StickySession: []string{"JSESSIONID"}, StickySessionSep: '.',
@@ -114,23 +97,80 @@ func BenchmarkHandlerMCMP(b *testing.B) {
 			return err
 		}
 		for i, route := range []string{"node1", "node2"} {
-			n := &registry.Node{ID: i, JVMRoute: route, Balancer: "mycluster", Type: "http", Host: "127.0.0.1", Port: strconv.Itoa(27081 + i),
+			host, port, _ := net.SplitHostPort(fixedMember(tb, route))
+			n := &registry.Node{ID: i, JVMRoute: route, Balancer: "mycluster", Type: "http", Host: host, Port: port,
 				Hosts:    []registry.HostAlias{{ID: i, Vhost: 1, Alias: "localhost"}},
 				Contexts: []*registry.Context{{ID: i, Vhost: 1, Path: "/bar", State: registry.ContextEnabled, Requests: new(atomic.Int64)}}}
 			if err := d.PutNode(n); err != nil {
 				return err
 			}
+			n.Stats.Load.Store(50)
 		}
 		return nil
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler), Transport: stub{make([]byte, 100)}})
-	b.Run("sticky", func(b *testing.B) { benchServe(b, h) })
-	b.Run("new session", func(b *testing.B) {
-		req := benchRequest()
-		req.Header.Del("Cookie")
-		benchServeRequest(b, h, req)
+	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler)})
+	tb.Cleanup(h.CloseIdleConnections)
+	return h
+}
+
+// BenchmarkHandler is barkeep's whole HTTP/1.x request path against a
+// loopback member: header checks, path normalisation, route match, sticky
+// route, selection, forwarding over a pooled connection, response relay,
+// counters.
+func BenchmarkHandler(b *testing.B) {
+	serve := serveLoop(b, staticHandler(b), benchRequest)
+	b.ReportAllocs()
+	for b.Loop() {
+		serve()
+	}
+}
+
+// BenchmarkHandlerMCMP is BenchmarkHandler for requests routed by MCMP
+// context rows: two nodes of one cluster balancer serving /bar; a request
+// with its session on node2, and one without a session.
+func BenchmarkHandlerMCMP(b *testing.B) {
+	h := mcmpHandler(b)
+	b.Run("sticky", func(b *testing.B) {
+		serve := serveLoop(b, h, benchRequest)
+		b.ReportAllocs()
+		for b.Loop() {
+			serve()
+		}
 	})
+	b.Run("new session", func(b *testing.B) {
+		serve := serveLoop(b, h, strings.Replace(benchRequest, "Cookie: JSESSIONID=0123456789ABCDEF.node2\r\n", "", 1))
+		b.ReportAllocs()
+		for b.Loop() {
+			serve()
+		}
+	})
+}
+
+// TestRequestPathAllocations keeps the HTTP/1.x request path free of
+// per-request allocations: a sticky request to a static route, and MCMP
+// requests with and without a session.
+func TestRequestPathAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for _, tt := range []struct {
+		name string
+		h    *proxy.Handler
+		raw  string
+	}{
+		{"static route, sticky", staticHandler(t), benchRequest},
+		{"mcmp context, sticky", mcmpHandler(t), benchRequest},
+		{"mcmp context, new session", mcmpHandler(t), strings.Replace(benchRequest, "Cookie: JSESSIONID=0123456789ABCDEF.node2\r\n", "", 1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			serve := serveLoop(t, tt.h, tt.raw)
+			serve() // warm the pools and connections
+			if allocs := testing.AllocsPerRun(200, serve); allocs > 0 {
+				t.Errorf("%v allocations per request, want 0", allocs)
+			}
+		})
+	}
 }

@@ -1,12 +1,13 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"syscall"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/barkeep-lb/barkeep/ajp"
 )
@@ -39,9 +40,19 @@ const (
 	// FaultResponse: the member answered something that is not HTTP.
 	// Answered 502 and counted as the member's error, not retried.
 	FaultResponse
+	// FaultHung: the request waited for its first response byte when its
+	// member went into error state (a health check failed, another request
+	// timed out on a member that had stopped answering, or the hang
+	// watcher saw no progress); barkeep withdrew it. Idempotent requests
+	// go to another member.
+	FaultHung
+	// FaultAbort: the member broke off its response after the headers had
+	// been passed on. The member enters error state; the client's
+	// connection is closed so the response is not taken for complete.
+	FaultAbort
 )
 
-var faultNames = [...]string{"", "client", "connect", "reset", "timeout", "response"}
+var faultNames = [...]string{"", "client", "connect", "reset", "timeout", "response", "hung", "abort"}
 
 func (f Fault) String() string {
 	if int(f) < len(faultNames) {
@@ -52,18 +63,26 @@ func (f Fault) String() string {
 
 // MarksError reports whether the fault puts the member in error state.
 func (f Fault) MarksError() bool {
-	return f == FaultConnect || f == FaultReset || f == FaultTimeout
+	return f == FaultConnect || f == FaultReset || f == FaultTimeout || f == FaultAbort
 }
 
-// Classify maps an error from a round trip to a member to the party at
-// fault and the status to answer with. ctx is the client request's
-// context; err may be wrapped.
-func Classify(ctx context.Context, err error) (Fault, int) {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+// Classify maps an error from an attempt at a member to the party at
+// fault and the status to answer with. err may be wrapped.
+func Classify(err error) (Fault, int) {
+	if cb, ok := errors.AsType[*clientBodyError](err); ok {
+		if slowBody(cb.err) {
+			return FaultClient, http.StatusRequestTimeout
+		}
+		return FaultClient, http.StatusBadRequest
+	}
+	if errors.Is(err, errBodyDone) {
 		return FaultClient, StatusClientClosedRequest
 	}
-	if _, ok := errors.AsType[*clientBodyError](err); ok {
-		return FaultClient, http.StatusBadRequest
+	if errors.Is(err, errClientGone) {
+		return FaultClient, StatusClientClosedRequest
+	}
+	if errors.Is(err, errMemberHung) {
+		return FaultHung, http.StatusBadGateway
 	}
 	if errors.Is(err, ajp.ErrHeadersTooLarge) {
 		return FaultClient, http.StatusRequestHeaderFieldsTooLarge
@@ -71,34 +90,38 @@ func Classify(ctx context.Context, err error) (Fault, int) {
 	if errors.Is(err, ajp.ErrPing) {
 		return FaultConnect, http.StatusServiceUnavailable // no CPONG: nothing was sent
 	}
+	if _, ok := errors.AsType[*bodyError](err); ok {
+		return FaultReset, http.StatusBadGateway // broke off a body not yet passed on
+	}
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return FaultConnect, http.StatusBadGateway
+	}
+	if _, ok := errors.AsType[tlsDialError](err); ok {
 		return FaultConnect, http.StatusBadGateway
 	}
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		return FaultTimeout, http.StatusGatewayTimeout
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
 		return FaultTimeout, http.StatusGatewayTimeout
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
 		return FaultReset, http.StatusBadGateway
 	}
 	return FaultResponse, http.StatusBadGateway
 }
 
-// clientBodyError wraps a failure to read the client's request body, so
-// Classify does not blame the member for it.
-type clientBodyError struct{ err error }
+// tlsDialError is a failed TLS handshake with an https member: nothing of
+// the request was sent.
+type tlsDialError struct{ error }
 
-func (e *clientBodyError) Error() string { return "read client request body: " + e.err.Error() }
-func (e *clientBodyError) Unwrap() error { return e.err }
+func (e tlsDialError) Unwrap() error { return e.error }
 
 // idempotent reports whether a request with this method may be sent twice
 // (RFC 9110 §9.2.2).
-func idempotent(method string) bool {
-	switch method {
+func idempotent(method []byte) bool {
+	switch string(method) {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
 		http.MethodPut, http.MethodDelete:
 		return true

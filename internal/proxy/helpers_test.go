@@ -14,7 +14,16 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
+	"github.com/barkeep-lb/barkeep/internal/proxy/proxytest"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+)
+
+// edge is the protocol test clients speak to the proxy, and memberScheme
+// the one the proxy speaks to the pubs; TestOtherProtocols runs the core
+// tests again with HTTP/2 clients and h2c members.
+var (
+	edge         = proxytest.HTTP1
+	memberScheme = "http"
 )
 
 // syncBuffer is a bytes.Buffer safe for the access log and the test.
@@ -39,8 +48,21 @@ func (s *syncBuffer) String() string {
 // X-Route header, and sets JSESSIONID=<n>.<route> for clients without one.
 func pub(t *testing.T, route string) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(pubHandler(route))
+	srv := newBackend(pubHandler(route))
 	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newBackend starts a member speaking memberScheme (h2c members also take
+// HTTP/1.1, for health checks and tests that dial them directly).
+func newBackend(h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	if memberScheme == "h2c" {
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	}
+	srv.Start()
 	return srv
 }
 
@@ -61,7 +83,7 @@ func member(srv *httptest.Server, route string) *registry.Member {
 }
 
 func memberAt(hostport, route string) *registry.Member {
-	u := &url.URL{Scheme: "http", Host: hostport}
+	u := &url.URL{Scheme: memberScheme, Host: hostport}
 	return &registry.Member{
 		Name: u.String(), URL: u, Route: route, LoadFactor: 1,
 		Retry: time.Minute, ConnectionTimeout: 2 * time.Second, Timeout: 10 * time.Second,
@@ -79,9 +101,10 @@ func web(members ...*registry.Member) *registry.Balancer {
 type fixture struct {
 	store  *registry.Store
 	clock  *fakeclock.Clock
-	front  *httptest.Server
+	front  *proxytest.Front
 	access *syncBuffer
 	log    *proxy.AccessLog
+	h      *proxy.Handler
 }
 
 // route is the default route of the fixtures: everything under /bar goes
@@ -113,9 +136,8 @@ func newFixture(t *testing.T, b *registry.Balancer, routes ...*registry.Route) *
 	h := proxy.New(f.store, proxy.Options{
 		Log: slog.New(slog.DiscardHandler), AccessLog: f.log, Now: f.clock.Now, WaitPoll: 5 * time.Millisecond,
 	})
-	f.front = httptest.NewServer(h)
-	t.Cleanup(f.front.Close)
-	t.Cleanup(h.CloseIdleConnections)
+	f.h = h
+	f.front = proxytest.Start(t, h, edge, proxy.ServerOptions{})
 	return f
 }
 

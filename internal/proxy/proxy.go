@@ -1,7 +1,12 @@
-// Package proxy is the request path: an http.Handler that matches the
-// request to a route, finds its sticky member or asks the balancer for one,
-// and forwards it with httputil.ReverseProxy, failing over to other members
-// when that is safe.
+// Package proxy is the request path. Two edges receive client requests:
+// fasthttp's server for HTTP/1.x (Handler.ServeFastHTTP, behind [Server])
+// and net/http for HTTP/2 (Handler.ServeHTTP), which converts a request
+// once at its edge. Both then run the same exchange: normalise the path,
+// match it against the snapshot's one target table (static routes and MCMP
+// contexts), find the sticky member or ask the balancer for one, and
+// forward the request to the member over its transport (HTTP/1.1 through
+// fasthttp's connection pool, AJP13, or h2c), failing over to other
+// members when that is safe.
 //
 // Per request it reads one registry snapshot (an atomic load) and the
 // members' atomic counters; it takes no lock and writes no log line except
@@ -11,17 +16,16 @@ package proxy
 import (
 	"cmp"
 	"context"
-	"io"
-	"log"
 	"log/slog"
-	"net/http"
-	"net/http/httputil"
-	"strconv"
+	"net"
 	"sync"
 	"time"
 
-	"github.com/barkeep-lb/barkeep/internal/balancer"
+	"github.com/valyala/fasthttp"
+
+	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/mcmp"
 )
 
 // Options configures a Handler. The zero value works.
@@ -40,195 +44,221 @@ type Options struct {
 	// UseAlias routes to MCMP contexts only when the request's host is an
 	// alias of the context's virtual host (mod_cluster's UseAlias).
 	UseAlias bool
-	// Transport, when set, carries every request instead of the
-	// per-member transports (benchmarks and embedding). It sees requests
-	// already aimed at the chosen member.
-	Transport http.RoundTripper
+	// Paths sets how request paths are normalised before matching
+	// (merge_slashes, allow_encoded_slashes).
+	Paths PathOptions
+	// MaxHeaderFields is the most request header lines accepted; more get
+	// 431 (httpd's LimitRequestFields). Default 100.
+	MaxHeaderFields int
+	// BufferBody is the largest request or response body, in bytes, held
+	// in memory: request bodies up to it are read before the first attempt
+	// (so a failed attempt can be sent again elsewhere), response bodies up
+	// to it are read whole before they are passed on. Larger and chunked
+	// bodies stream. Default 64 KiB.
+	BufferBody int
+	// BodyRate bounds slow request bodies; see BodyRate for the defaults.
+	BodyRate BodyRate
+	// HangDetect, when > 0, puts a member in error state when requests have
+	// waited longer than this for its first response byte while it sent no
+	// response at all in that time (a hung member: accepting connections,
+	// answering nothing). Its waiting idempotent requests then go to other
+	// members. Default 0: only a health check or a timeout does that.
+	HangDetect time.Duration
+	// HangWatch is how often members' waiting requests are checked against
+	// their members' state; default 100ms.
+	HangWatch time.Duration
 }
 
 // Handler proxies client requests to the members of the registry's
 // balancers. It is safe for concurrent use. Run must be running for idle
-// connections of removed members to be closed.
+// connections of removed members to be closed and for the requests of
+// members that went into error state to be withdrawn.
 type Handler struct {
-	store     *registry.Store
-	useAlias  bool
-	transport http.RoundTripper // replaces the pool when set
-	log       *slog.Logger
-	access    *AccessLog
-	now       func() time.Time
-	poll      time.Duration
-	rp        *httputil.ReverseProxy
-	pool      transportPool
-	exchanges sync.Pool
+	store      *registry.Store
+	useAlias   bool
+	paths      PathOptions
+	maxFields  int
+	bufferBody int
+	bodyRate   BodyRate
+	hangDetect time.Duration
+	hangWatch  time.Duration
+	log        *slog.Logger
+	access     *AccessLog
+	now        func() time.Time
+	poll       time.Duration
+	pool       transportPool
+	exchanges  sync.Pool
+	h2edges    sync.Pool
 }
 
 // New returns a Handler serving the routes of store.
 func New(store *registry.Store, opts Options) *Handler {
 	h := &Handler{
-		store:     store,
-		useAlias:  opts.UseAlias,
-		transport: opts.Transport,
-		log:       cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
-		access:    opts.AccessLog,
-		now:       opts.Now,
-		poll:      cmp.Or(opts.WaitPoll, 100*time.Millisecond),
+		store:      store,
+		useAlias:   opts.UseAlias,
+		paths:      opts.Paths,
+		maxFields:  cmp.Or(opts.MaxHeaderFields, 100),
+		bufferBody: cmp.Or(opts.BufferBody, 64<<10),
+		bodyRate:   BodyRate{Timeout: cmp.Or(opts.BodyRate.Timeout, 20*time.Second), MinRate: cmp.Or(opts.BodyRate.MinRate, 500)},
+		hangDetect: opts.HangDetect,
+		hangWatch:  cmp.Or(opts.HangWatch, 100*time.Millisecond),
+		log:        cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
+		access:     opts.AccessLog,
+		now:        opts.Now,
+		poll:       cmp.Or(opts.WaitPoll, 100*time.Millisecond),
 	}
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.pool.buffer = h.bufferBody
 	h.log = h.log.With("component", "proxy")
-	h.rp = &httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      attempts{h},
-		BufferPool:     new(bufferPool),
-		ModifyResponse: h.modifyResponse,
-		ErrorHandler:   h.errorHandler,
-		ErrorLog:       log.New(io.Discard, "", 0),
-	}
 	h.exchanges.New = func() any { return new(exchange) }
 	return h
 }
 
-type exchangeKey struct{}
-
-// exchange is the state of one client request. It lives from ServeHTTP to
-// the access log line and is recycled afterwards, so nothing may keep it.
-type exchange struct {
-	h        *Handler
-	in       *http.Request
-	w        recorder
-	start    time.Time
-	route    *registry.Route       // static route, or nil for MCMP contexts
-	refs     []registry.ContextRef // MCMP context rows of the longest match
-	cp       balancer.ClusterPick  // selection inputs among refs
-	bal      *registry.Balancer
-	sticky   string            // route found in the session id
-	forced   bool              // sticky with nofailover: no other member may serve
-	member   *registry.Member  // member of the current attempt
-	ctx      *registry.Context // MCMP context of the current attempt, counted in flight
-	busy     *registry.Member  // member whose Busy this request holds
-	retries  int               // attempts after the first
-	triedBuf [4]*registry.Member
-	tried    []*registry.Member
-	skipBuf  [maxFull + 4]*registry.Member // tried plus members found full
-	body     *countingBody                 // client request body, nil when empty
-	resp     countingResponse
-	fault    Fault
-}
-
-func (h *Handler) getExchange(w http.ResponseWriter, r *http.Request) *exchange {
-	x := h.exchanges.Get().(*exchange)
-	*x = exchange{h: h, in: r, start: h.now()}
-	x.w.ResponseWriter = w
-	x.tried = x.triedBuf[:0]
-	return x
-}
-
-func (h *Handler) putExchange(x *exchange) {
-	*x = exchange{}
-	h.exchanges.Put(x)
-}
-
-// ServeHTTP proxies r to a member of the balancer of the matching route or
-// MCMP context.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := h.getExchange(w, r)
-	defer h.finish(x)
-
-	if !h.resolve(x, h.store.Load()) {
-		http.Error(&x.w, "404 page not found", http.StatusNotFound)
+// ServeFastHTTP is the HTTP/1.x edge: it serves one request received by
+// fasthttp's server.
+func (h *Handler) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
+	x := h.getExchange()
+	x.ctx, x.req, x.resp, x.conn = ctx, &ctx.Request, &ctx.Response, ctx.Conn()
+	x.uri = append(x.uri[:0], ctx.Request.Header.RequestURI()...)
+	x.remote, x.tls = ctx.RemoteAddr(), ctx.IsTLS()
+	x.proto = protoName(ctx.Request.Header.Protocol())
+	flags, bad := checkHeaders(ctx.Request.Header.RawHeaders(), h.maxFields)
+	x.flags = flags
+	if x.proto == "" {
+		bad = badRequest{fasthttp.StatusHTTPVersionNotSupported, "HTTP/1.0 and HTTP/1.1 only"}
+	}
+	if bad.status != 0 {
+		ctx.SetConnectionClose()
+		x.answer(bad.status, bad.reason)
+		h.finish(x)
 		return
 	}
-	m := h.choose(x)
-	if m == nil {
-		if m = h.wait(x); m == nil {
-			return
-		}
-	}
-	h.setMember(x, m)
-	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		// Allocated, not part of the recycled exchange: the transport may
-		// still read the body after the handler returns.
-		x.body = &countingBody{rc: r.Body}
-		r.Body = x.body
-	}
-	h.rp.ServeHTTP(&x.w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+	h.serve(x)
 }
 
-// wait looks for a usable member with a free slot until the balancer's
-// timeout has passed (httpd's balancer timeout, mod_cluster's WaitWorker),
-// then answers 503 with Retry-After.
-func (h *Handler) wait(x *exchange) *registry.Member {
-	if x.bal.Timeout > 0 {
-		// Wake when a member slot frees up, and every poll interval for
-		// members whose retry or check period ends.
-		bs := x.bal.Stats
-		freed := bs.Wait()
-		defer bs.Done()
-		deadline := x.start.Add(x.bal.Timeout)
-		timer := time.NewTimer(0)
-		defer timer.Stop()
-		for {
-			left := deadline.Sub(h.now())
-			if left <= 0 {
-				break
-			}
-			timer.Reset(min(left, h.poll))
-			select {
-			case <-x.in.Context().Done():
-				x.fault = FaultClient
-				x.w.status = StatusClientClosedRequest
-				return nil
-			case <-freed:
-				freed = bs.Again()
-			case <-timer.C:
-			}
-			// Operators and nodes may have changed things meanwhile.
-			if h.resolve(x, h.store.Load()) {
-				if m := h.choose(x); m != nil {
-					return m
+// protoName returns the protocol as a constant string, so the access log
+// needs no copy of the request's bytes; "" for a version barkeep does not
+// speak (answered 505).
+func protoName(p []byte) string {
+	switch string(p) {
+	case "HTTP/1.1":
+		return "HTTP/1.1"
+	case "HTTP/1.0":
+		return "HTTP/1.0"
+	}
+	return ""
+}
+
+// serve runs the exchange for a request whose headers passed the edge's
+// checks. Unless the response body streams (then CloseWithError finishes
+// it), the exchange is finished when serve returns.
+func (h *Handler) serve(x *exchange) {
+	if x.route() {
+		if m := x.choose(); m != nil || x.waitFor(&m) {
+			x.forward(m)
+		}
+	}
+	if x.mbody == nil && !x.hijacked {
+		h.finish(x)
+	}
+}
+
+// route checks the request line, normalises the path and resolves the
+// target; it answers the request itself and reports false when the
+// request goes nowhere.
+func (x *exchange) route() bool {
+	h := &x.req.Header
+	method := h.Method()
+	if mcmp.IsMCMP(b2s(method)) {
+		// MCMP belongs on the manager listener (httpd answers it on a
+		// virtual host without EnableMCMPReceive the same way).
+		x.answer(fasthttp.StatusNotImplemented, string(method)+" not supported for current URL.")
+		return false
+	}
+	if string(method) == fasthttp.MethodConnect {
+		x.resp.Header.Set("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE")
+		x.resp.SetConnectionClose()
+		x.answer(fasthttp.StatusMethodNotAllowed, "CONNECT is not supported")
+		return false
+	}
+	uri := x.req.URI()
+	x.hostB = append(x.hostB[:0], h.Host()...)
+	if x.h.useAlias {
+		x.host = lowerHost(x.hostB)
+	}
+	raw := uri.PathOriginal()
+	if len(raw) == 1 && raw[0] == '*' || len(raw) == 0 {
+		// "OPTIONS *" asks about the server itself.
+		x.answer(fasthttp.StatusOK, "")
+		return false
+	}
+	if status := x.path.normalize(raw, x.h.paths); status != 0 {
+		x.answer(status, "malformed or forbidden path")
+		if status == fasthttp.StatusBadRequest {
+			x.resp.SetConnectionClose()
+		}
+		return false
+	}
+	x.query = b2s(uri.QueryString())
+	if !x.resolve(x.h.store.Load()) {
+		x.answer(fasthttp.StatusNotFound, "")
+		return false
+	}
+	return true
+}
+
+// waitFor is wait with its result in *m; it reports whether a member was
+// found.
+func (x *exchange) waitFor(m **registry.Member) bool {
+	*m = x.wait()
+	return *m != nil
+}
+
+// lowerHost returns the lower-case host of a Host header, without port;
+// it allocates only when the host has upper-case letters.
+func lowerHost(hostport []byte) string {
+	host := hostport
+	if i := lastColon(host); i >= 0 {
+		host = host[:i]
+	}
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	for _, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			b := make([]byte, len(host))
+			for i, c := range host {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
 				}
+				b[i] = c
 			}
+			return string(b)
 		}
 	}
-	h.unavailable(x)
-	return nil
+	return b2s(host)
 }
 
-// unavailable answers 503 with a Retry-After of the time until the first
-// member leaves error state (at least 1 s; 1 s when members are usable but
-// full; 60 s when none will come back by itself).
-func (h *Handler) unavailable(x *exchange) {
-	now := h.now()
-	next := time.Duration(0)
-	for _, m := range x.bal.Members {
-		if m.Usable(now.UnixNano()) {
-			next = time.Nanosecond // at its max: a slot frees up soon
-			break
-		}
-		if at, ok := m.RetryAt(now.UnixNano()); ok {
-			if d := at.Sub(now); next == 0 || d < next {
-				next = d
-			}
+// lastColon returns the index of the port separator of host:port, or -1.
+func lastColon(hostport []byte) int {
+	for i := len(hostport) - 1; i >= 0; i-- {
+		switch hostport[i] {
+		case ':':
+			return i
+		case ']':
+			return -1
 		}
 	}
-	secs := 60
-	if next > 0 {
-		secs = max(1, int((next+time.Second-1)/time.Second))
-	}
-	x.w.Header().Set("Retry-After", strconv.Itoa(secs))
-	http.Error(&x.w, "503 no usable member in balancer "+x.bal.Name, http.StatusServiceUnavailable)
+	return -1
 }
 
 // finish releases the member, writes the access log line and recycles x.
-// It runs even when the response copy aborts the handler.
 func (h *Handler) finish(x *exchange) {
-	h.release(x)
-	if x.ctx != nil {
-		x.ctx.Requests.Add(-1)
-	}
-	if x.body != nil {
-		x.body.done.Store(true)
+	x.release()
+	if x.streamed {
+		x.body.done = true
 	}
 	if h.access != nil {
 		h.access.write(x)
@@ -236,33 +266,72 @@ func (h *Handler) finish(x *exchange) {
 	h.putExchange(x)
 }
 
-// errorHandler answers a failed exchange: 502, 504, or nothing for a client
-// that went away (logged as 499).
-func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	x := r.Context().Value(exchangeKey{}).(*exchange)
-	fault, status := Classify(r.Context(), err)
-	if x.fault == FaultNone {
-		x.fault = fault
+// Run keeps the member transports in step with the registry until ctx is
+// done: idle connections of members that left the registry are closed;
+// with HangDetect it also watches for hung members. It returns nil.
+func (h *Handler) Run(ctx context.Context) error {
+	var watch <-chan time.Time // ticks only with HangDetect
+	if h.hangDetect > 0 {
+		tick := time.NewTicker(h.hangWatch)
+		defer tick.Stop()
+		watch = tick.C
 	}
-	if fault == FaultClient && status == StatusClientClosedRequest {
-		x.w.status = status
-		return
+	snap := h.store.Load()
+	h.pool.prune(snap)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-snap.Superseded():
+			snap = h.store.Load()
+			h.pool.prune(snap)
+		case <-watch:
+			h.watch(snap)
+		}
 	}
-	http.Error(w, strconv.Itoa(status)+" "+http.StatusText(status), status)
 }
 
-// bufferPool recycles the 32 KiB buffers ReverseProxy copies bodies with.
-type bufferPool struct{ p sync.Pool }
-
-func (b *bufferPool) Get() []byte {
-	if buf, ok := b.p.Get().(*[32 << 10]byte); ok {
-		return buf[:]
+// watch puts members that stopped answering into error state (with
+// HangDetect): requests have waited longer than HangDetect for a first
+// response byte and the member sent none in that time. The waiting
+// requests then withdraw by themselves (see awaitResponse).
+func (h *Handler) watch(snap *registry.Snapshot) {
+	now := h.now().UnixNano() // member state: the registry's clock
+	wall := time.Now().UnixNano()
+	for _, b := range snap.Balancers() {
+		for _, m := range b.Members {
+			v, ok := h.pool.m.Load(m.Stats)
+			if !ok {
+				continue
+			}
+			conns := v.(*memberTransport).conns
+			oldest, waiting := conns.oldestWaiting()
+			if waiting == 0 {
+				continue
+			}
+			if m.InError(now) || m.Stats.HCFail.Load() {
+				continue // its waiting requests withdraw by themselves
+			}
+			if h.hangDetect > 0 && wall-oldest > int64(h.hangDetect) && wall-conns.lastResponse.Load() > int64(h.hangDetect) {
+				wasInError := m.InError(now)
+				health.Fail(m, now)
+				if !wasInError && m.InError(now) {
+					h.log.Warn("member in error state", "balancer", b.Name, "member", m.Name, "route", m.Route,
+						"retry", m.Retry, "reason", "hung: no response byte within hang_detect", "waiting", waiting)
+				}
+			}
+		}
 	}
-	return make([]byte, 32<<10)
 }
 
-func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) >= 32<<10 {
-		b.p.Put((*[32 << 10]byte)(buf[:32<<10]))
+// CloseIdleConnections closes every idle member connection (at shutdown).
+func (h *Handler) CloseIdleConnections() { h.pool.closeIdle() }
+
+// localAddr is the listener address a request came in on, for AJP's
+// server port when the Host header has none.
+func localAddr(c net.Conn) net.Addr {
+	if c == nil {
+		return nil
 	}
+	return c.LocalAddr()
 }

@@ -2,8 +2,9 @@ package proxy
 
 import (
 	"net"
-	"net/http"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
@@ -11,39 +12,42 @@ import (
 // reverseHeaders are the response headers ProxyPassReverse rewrites.
 var reverseHeaders = [...]string{"Location", "Content-Location", "Uri"}
 
-// modifyResponse applies the route's ProxyPassReverse rules to a member's
-// response headers.
-func (h *Handler) modifyResponse(resp *http.Response) error {
-	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
-	rt := x.route
-	if rt == nil {
-		return nil // MCMP contexts: no ProxyPassReverse rules
-	}
+// reverse applies the route's ProxyPassReverse rules to the client's
+// response headers. It allocates only for headers it rewrites.
+func (x *exchange) reverse(rt *registry.Route) {
+	h := &x.resp.Header
 	if rt.Reverse {
 		for _, name := range reverseHeaders {
-			v := resp.Header.Get(name)
-			if v == "" {
+			v := h.Peek(name)
+			if len(v) == 0 {
 				continue
 			}
-			if nv, ok := reverseURL(v, x.in, x.bal, rt); ok {
-				resp.Header.Set(name, nv)
+			if nv, ok := reverseURL(string(v), x.hostB, x.tls, x.bal, rt); ok {
+				h.Set(name, nv)
 			}
 		}
 	}
 	if rt.ReverseCookiePath != "" || rt.ReverseCookieDomain != "" {
-		cookies := resp.Header["Set-Cookie"]
-		for i, c := range cookies {
-			cookies[i] = reverseCookie(c, x.bal, rt)
+		var cookies []string
+		for k, v := range h.All() {
+			if equalFold(k, "set-cookie") {
+				cookies = append(cookies, reverseCookie(string(v), x.bal, rt))
+			}
+		}
+		if cookies != nil {
+			h.DelAllCookies()
+			for _, c := range cookies {
+				h.Add(fasthttp.HeaderSetCookie, c)
+			}
 		}
 	}
-	return nil
 }
 
 // reverseURL maps a URL the member produced to the one the client sees
 // (httpd's ProxyPassReverse): an absolute URL naming any member of the
 // balancer, or a path, whose path lies under the route's TargetPath, is
 // moved under the route's Path on the client's scheme and host.
-func reverseURL(v string, in *http.Request, b *registry.Balancer, rt *registry.Route) (string, bool) {
+func reverseURL(v string, host []byte, tls bool, b *registry.Balancer, rt *registry.Route) (string, bool) {
 	rest, absolute := cutScheme(v)
 	if !absolute {
 		if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") {
@@ -52,11 +56,11 @@ func reverseURL(v string, in *http.Request, b *registry.Balancer, rt *registry.R
 		mapped, ok := mapPrefix(v, rt.TargetPath, rt.Path)
 		return mapped, ok && mapped != v
 	}
-	host, path := rest, "/"
+	mh, path := rest, "/"
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		host, path = rest[:i], rest[i:]
+		mh, path = rest[:i], rest[i:]
 	}
-	if !memberHost(b, host, v[:len(v)-len(rest)]) {
+	if !memberHost(b, mh, v[:len(v)-len(rest)]) {
 		return v, false
 	}
 	mapped, ok := mapPrefix(path, rt.TargetPath, rt.Path)
@@ -64,10 +68,10 @@ func reverseURL(v string, in *http.Request, b *registry.Balancer, rt *registry.R
 		return v, false
 	}
 	scheme := "http://"
-	if in.TLS != nil {
+	if tls {
 		scheme = "https://"
 	}
-	return scheme + in.Host + mapped, true
+	return scheme + string(host) + mapped, true
 }
 
 // cutScheme strips "http://" or "https://" (any case) from v.

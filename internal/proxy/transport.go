@@ -1,182 +1,45 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
-	"net/http"
-	"net/http/httputil"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/barkeep-lb/barkeep/ajp"
-	"github.com/barkeep-lb/barkeep/internal/health"
+	"github.com/valyala/fasthttp"
+
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
 
-// attempts is the RoundTripper ReverseProxy calls. It sends the request to
-// the exchange's member and, when that fails before any response byte and
-// a retry is safe, to further members, up to the balancer's maxattempts.
-// Retrying here, below ReverseProxy, means nothing is written to the client
-// and no body is replayed: a retry happens only when the body was not
-// touched.
-type attempts struct{ h *Handler }
-
-func (a attempts) RoundTrip(req *http.Request) (*http.Response, error) {
-	x := req.Context().Value(exchangeKey{}).(*exchange)
-	h := a.h
-	for {
-		m := x.member
-		setTarget(req, m)
-		if x.body != nil {
-			// ReverseProxy's own wrapper refuses reads once a failed
-			// attempt closed it; ours stays readable for the next one.
-			x.body.m = m
-			req.Body = x.body
-		}
-		m.Stats.Elected.Add(1)
-		var rt http.RoundTripper = h.transport
-		if rt == nil {
-			rt = h.pool.get(m)
-		}
-		resp, err := rt.RoundTrip(req)
-		if err == nil {
-			x.fault = FaultNone
-			if x.bal.FailOnStatus.Has(resp.StatusCode) {
-				h.fail(x, m, fmt.Errorf("status %d is in failonstatus", resp.StatusCode))
-			} else {
-				health.Succeed(m, h.now().UnixNano())
-			}
-			if resp.StatusCode != http.StatusSwitchingProtocols {
-				x.resp = countingResponse{rc: resp.Body, m: m}
-				resp.Body = &x.resp
-			}
-			return resp, nil
-		}
-		h.release(x)
-		fault, _ := Classify(req.Context(), err)
-		x.fault = fault
-		switch {
-		case fault == FaultClient:
-			return nil, err
-		case fault == FaultTimeout && !x.bal.FailOnTimeout:
-			health.Count(m)
-		case fault.MarksError():
-			h.fail(x, m, err)
-		default:
-			health.Count(m)
-		}
-		next := h.retryMember(x, req, fault)
-		if next == nil {
-			return nil, err
-		}
-		x.tried = append(x.tried, m)
-		x.member = next
-		x.retries++
-	}
+// transport sends an exchange's request to one member.
+type transport interface {
+	// roundTrip sends x.req to x.member and reads the response headers into
+	// x.mresp; the body is then either in x.mresp (read whole: small
+	// responses of known length) or left to stream through x.mbody. An
+	// error means no response byte was passed on; Classify says whose
+	// fault it was.
+	roundTrip(x *exchange) error
+	// closeIdle closes the idle connections.
+	closeIdle()
 }
 
-// fail puts m in error state and logs the transition (once per error
-// period, not per request).
-func (h *Handler) fail(x *exchange, m *registry.Member, err error) {
-	now := h.now().UnixNano()
-	wasInError := m.InError(now)
-	health.Fail(m, now)
-	if !wasInError && m.InError(now) {
-		h.log.Warn("member in error state", "balancer", x.bal.Name, "member", m.Name,
-			"route", m.Route, "retry", m.Retry, "err", err)
-	}
-}
-
-// retryMember returns the member for the next attempt after a fault, or nil
-// when the request must not or cannot be retried: no attempts left, a
-// fault after which resending is unsafe, or no other usable member.
-func (h *Handler) retryMember(x *exchange, req *http.Request, fault Fault) *registry.Member {
-	if x.retries >= x.bal.EffectiveMaxAttempts() {
-		return nil
-	}
-	switch fault {
-	case FaultConnect:
-		// Nothing was sent: safe for any method, unless the body was read.
-		if x.body != nil && (x.body.n > 0 || x.body.err != nil) {
-			return nil
-		}
-	case FaultReset:
-		// The request went out: resend only what is idempotent and has no
-		// body to replay (a body may still be read by the failed attempt).
-		if x.body != nil || !idempotent(req.Method) {
-			return nil
-		}
-	default:
-		return nil
-	}
-	return h.next(x, append(x.tried, x.member))
-}
-
-// setTarget points the outbound request at member m.
-func setTarget(req *http.Request, m *registry.Member) {
-	req.URL.Host = m.URL.Host
-	if m.URL.Scheme == "h2c" {
-		req.URL.Scheme = "http"
-	} else {
-		req.URL.Scheme = m.URL.Scheme
-	}
-}
-
-// rewrite prepares the outbound request (ReverseProxy's Rewrite hook, which
-// runs after hop-by-hop and X-Forwarded-* headers are stripped).
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
-	rt := x.route // nil for MCMP contexts, which forward paths unchanged
-	if rt != nil && rt.TargetPath != rt.Path {
-		if p, ok := mapPrefix(pr.Out.URL.Path, rt.Path, rt.TargetPath); ok {
-			pr.Out.URL.Path = p
-		}
-		if pr.Out.URL.RawPath != "" {
-			if p, ok := mapPrefix(pr.Out.URL.RawPath, rt.Path, rt.TargetPath); ok {
-				pr.Out.URL.RawPath = p
-			}
-		}
-	}
-	setTarget(pr.Out, x.member)
-	// AJP carries the client's host itself, as mod_proxy_ajp does.
-	if (rt == nil || !rt.PreserveHost) && x.member.URL.Scheme != "ajp" {
-		pr.Out.Host = ""
-	}
-	// Append to the client's X-Forwarded-For as httpd does; Host and Proto
-	// describe this hop.
-	if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
-		pr.Out.Header["X-Forwarded-For"] = prior
-	}
-	pr.SetXForwarded()
-}
-
-// transportPool holds one http.Transport per member, keyed by the member's
-// Stats (its identity across snapshots). Lookups take no lock.
-type transportPool struct {
-	m sync.Map // *registry.Stats -> *memberTransport
-}
-
+// memberTransport is a member's transport with the settings it was built
+// from and the member's open connections (for the hang watcher).
 type memberTransport struct {
 	settings transportSettings
-	rt       roundTripper
-}
-
-// roundTripper is what both http.Transport and ajp.Transport are.
-type roundTripper interface {
-	http.RoundTripper
-	CloseIdleConnections()
+	rt       transport
+	conns    *connSet
 }
 
 // transportSettings are the member fields a transport is built from; a
 // change in any of them builds a new transport.
 type transportSettings struct {
-	scheme       string
+	scheme, host string
 	connTimeout  time.Duration
 	timeout      time.Duration
 	ttl          time.Duration
-	smax         int
+	max          int
 	disableReuse bool
 	secret       string
 	ping         time.Duration
@@ -186,71 +49,44 @@ type transportSettings struct {
 
 func settingsOf(m *registry.Member) transportSettings {
 	return transportSettings{
-		scheme: m.URL.Scheme, connTimeout: m.ConnectionTimeout, timeout: m.Timeout,
-		ttl: m.TTL, smax: m.SMax, disableReuse: m.DisableReuse,
+		scheme: m.URL.Scheme, host: m.URL.Host, connTimeout: m.ConnectionTimeout, timeout: m.Timeout,
+		ttl: m.TTL, max: m.Max, disableReuse: m.DisableReuse,
 		secret: m.Secret, ping: m.Ping, flushPackets: m.FlushPackets, route: m.Route,
 	}
 }
 
-// get returns the transport for m, building it on first use.
-func (p *transportPool) get(m *registry.Member) http.RoundTripper {
+// transportPool holds one transport per member, keyed by the member's
+// Stats (its identity across snapshots). Lookups take no lock.
+type transportPool struct {
+	m      sync.Map // *registry.Stats -> *memberTransport
+	buffer int      // Options.BufferBody
+}
+
+// get returns the transport for m, building it on first use or when the
+// member's settings changed.
+func (p *transportPool) get(m *registry.Member) *memberTransport {
 	s := settingsOf(m)
 	if v, ok := p.m.Load(m.Stats); ok {
 		if mt := v.(*memberTransport); mt.settings == s {
-			return mt.rt
+			return mt
 		}
 	}
-	mt := &memberTransport{settings: s, rt: newTransport(s)}
+	mt := &memberTransport{settings: s, conns: &connSet{}}
+	mt.rt = p.newTransport(s, mt.conns)
 	if old, loaded := p.m.Swap(m.Stats, mt); loaded {
-		old.(*memberTransport).rt.CloseIdleConnections()
+		old.(*memberTransport).rt.closeIdle()
 	}
-	return mt.rt
+	return mt
 }
 
-// newTransport builds a keep-alive transport for one member: AJP13 for
-// ajp members, net/http's for the others.
-func newTransport(s transportSettings) roundTripper {
-	if s.scheme == "ajp" {
-		return &ajp.Transport{
-			ConnectTimeout: s.connTimeout, ResponseHeaderTimeout: s.timeout, PingTimeout: s.ping,
-			Secret: s.secret, Route: s.route, FlushPackets: s.flushPackets,
-			MaxIdleConns: max(s.smax, 1), IdleConnTimeout: s.ttl,
-		}
-	}
-	d := &net.Dialer{Timeout: s.connTimeout, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		DialContext:           d.DialContext,
-		MaxIdleConnsPerHost:   s.smax,
-		IdleConnTimeout:       s.ttl,
-		ResponseHeaderTimeout: s.timeout,
-		TLSHandshakeTimeout:   s.connTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableKeepAlives:     s.disableReuse,
-		DisableCompression:    true, // pass Accept-Encoding through untouched
-	}
+func (p *transportPool) newTransport(s transportSettings, conns *connSet) transport {
 	switch s.scheme {
+	case "ajp":
+		return newAJPTransport(s)
 	case "h2c":
-		t.Protocols = new(http.Protocols)
-		t.Protocols.SetUnencryptedHTTP2(true)
-	case "https":
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		t.ForceAttemptHTTP2 = true
+		return newH2CTransport(s)
 	}
-	return t
-}
-
-// Run closes the idle connections of members that left the registry until
-// ctx is done. It returns nil.
-func (h *Handler) Run(ctx context.Context) error {
-	for {
-		snap := h.store.Load()
-		h.pool.prune(snap)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-snap.Superseded():
-		}
-	}
+	return newH1Transport(s, conns, p.buffer)
 }
 
 // prune drops the transports of members absent from snap.
@@ -264,16 +100,77 @@ func (p *transportPool) prune(snap *registry.Snapshot) {
 	p.m.Range(func(k, v any) bool {
 		if !live[k.(*registry.Stats)] {
 			p.m.Delete(k)
-			v.(*memberTransport).rt.CloseIdleConnections()
+			v.(*memberTransport).rt.closeIdle()
 		}
 		return true
 	})
 }
 
-// CloseIdleConnections closes every idle member connection (at shutdown).
-func (h *Handler) CloseIdleConnections() {
-	h.pool.m.Range(func(_, v any) bool {
-		v.(*memberTransport).rt.CloseIdleConnections()
+// closeIdle closes every idle member connection.
+func (p *transportPool) closeIdle() {
+	p.m.Range(func(_, v any) bool {
+		v.(*memberTransport).rt.closeIdle()
 		return true
 	})
+}
+
+// dialer opens the connections of one member, wrapped so their requests
+// can be followed (see memberConn); TLS for https members.
+type dialer struct {
+	addr    string
+	timeout time.Duration
+	tls     *tls.Config // nil for plain TCP
+	conns   *connSet
+}
+
+func (d *dialer) dial(string) (net.Conn, error) {
+	nd := net.Dialer{Timeout: d.timeout, KeepAlive: 30 * time.Second}
+	c, err := nd.Dial("tcp", d.addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := c.(syscall.Conn)
+	mc := &memberConn{Conn: c, raw: raw, set: d.conns}
+	if d.tls != nil {
+		tc := tls.Client(c, d.tls)
+		if d.timeout > 0 {
+			tc.SetDeadline(time.Now().Add(d.timeout))
+		}
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, tlsDialError{err}
+		}
+		tc.SetDeadline(time.Time{})
+		mc.Conn = tc
+	}
+	d.conns.add(mc)
+	return mc, nil
+}
+
+// newHostClient returns the fasthttp connection pool of one HTTP/1.1
+// member. Requests are written and responses read by h1Transport; the
+// HostClient only keeps the connections and buffers.
+func newHostClient(s transportSettings, conns *connSet) *fasthttp.HostClient {
+	d := &dialer{addr: s.host, timeout: s.connTimeout, conns: conns}
+	if s.scheme == "https" {
+		host, _, _ := net.SplitHostPort(s.host)
+		d.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	maxConns := s.max
+	if maxConns <= 0 {
+		maxConns = 1 << 20 // limited by the member's max and the balancer, not here
+	}
+	idle := s.ttl
+	if idle <= 0 {
+		idle = 4 * time.Second // below the keep-alive timeouts of httpd (5 s) and Node.js (5 s)
+	}
+	return &fasthttp.HostClient{
+		Addr:                          s.host,
+		Dial:                          d.dial,
+		MaxConns:                      maxConns,
+		MaxIdleConnDuration:           idle,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+	}
 }

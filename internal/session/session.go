@@ -9,12 +9,24 @@
 package session
 
 import (
-	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
+
+// Request is what Find reads of a client request. Implementations must not
+// allocate; the request path passes its exchange.
+type Request interface {
+	// SessionPath returns the request path with its path parameters
+	// (";jsessionid=…" on their segments), without the query.
+	SessionPath() string
+	// SessionQuery returns the raw query string, without '?'.
+	SessionQuery() string
+	// SessionCookie returns the value of the first cookie called name in
+	// the request's Cookie header lines ("" when there is none);
+	// CookieValue does this for one line.
+	SessionCookie(name string) string
+}
 
 // Find returns the session id carried by r for balancer b and the route in
 // it. The URL's path and query parameters are searched first, then the
@@ -22,7 +34,7 @@ import (
 // does), for each name in b.StickySession in order; surrounding double
 // quotes are stripped. route is empty when there is no id or the id has no
 // separator.
-func Find(r *http.Request, b *registry.Balancer) (id, route string) {
+func Find(r Request, b *registry.Balancer) (id, route string) {
 	if b.StickyCookieFirst {
 		if id = fromCookies(r, b); id == "" {
 			id = fromURL(r, b)
@@ -36,65 +48,78 @@ func Find(r *http.Request, b *registry.Balancer) (id, route string) {
 	return id, routeOf(id, b.StickySessionSep)
 }
 
-func fromURL(r *http.Request, b *registry.Balancer) string {
+func fromURL(r Request, b *registry.Balancer) string {
+	path, query := r.SessionPath(), r.SessionQuery()
 	for _, name := range b.StickySession {
-		if id := pathParam(r.URL.Path, name); id != "" {
+		if id := pathParam(path, name); id != "" {
 			return id
 		}
-		if id := queryParam(r.URL.RawQuery, name); id != "" {
-			return id
-		}
-	}
-	return ""
-}
-
-func fromCookies(r *http.Request, b *registry.Balancer) string {
-	for _, name := range b.StickySession {
-		if id := cookie(r.Header["Cookie"], name); id != "" {
+		if id := queryParam(query, name); id != "" {
 			return id
 		}
 	}
 	return ""
 }
 
-// Strip removes the session id of balancer b from r: the cookies and the
-// path and query parameters named in b.StickySession
-// (mod_cluster's StickySessionRemove, applied when a sticky request fails
-// over outside its domain). It allocates; it runs only on such failovers.
-func Strip(r *http.Request, b *registry.Balancer) {
+func fromCookies(r Request, b *registry.Balancer) string {
 	for _, name := range b.StickySession {
-		if lines := r.Header["Cookie"]; lines != nil {
-			var kept []string
-			for _, line := range lines {
-				var parts []string
-				for part := range strings.SplitSeq(line, ";") {
-					n, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-					if strings.TrimSpace(n) != name {
-						parts = append(parts, strings.TrimSpace(part))
-					}
-				}
-				if len(parts) > 0 {
-					kept = append(kept, strings.Join(parts, "; "))
-				}
-			}
-			if kept == nil {
-				r.Header.Del("Cookie")
-			} else {
-				r.Header["Cookie"] = kept
-			}
+		if id := r.SessionCookie(name); id != "" {
+			return id
 		}
-		r.URL.Path = stripPathParam(r.URL.Path, name)
-		if r.URL.RawPath != "" {
-			r.URL.RawPath = stripPathParam(r.URL.RawPath, name)
-		}
-		var q []string
-		for kv := range strings.FieldsFuncSeq(r.URL.RawQuery, func(c rune) bool { return c == '&' || c == ';' }) {
-			if k, _, _ := strings.Cut(kv, "="); k != name {
-				q = append(q, kv)
-			}
-		}
-		r.URL.RawQuery = strings.Join(q, "&")
 	}
+	return ""
+}
+
+// StripPath removes the ";name=value" path parameters of every name in
+// names from path (mod_cluster's StickySessionRemove, applied when a
+// sticky request fails over outside its domain). It allocates only when
+// something is removed.
+func StripPath(path string, names []string) string {
+	for _, name := range names {
+		path = stripPathParam(path, name)
+	}
+	return path
+}
+
+// StripQuery removes the parameters of every name in names from a raw
+// query string whose parameters are separated by '&' or ';'.
+func StripQuery(query string, names []string) string {
+	var q []string
+	changed := false
+	for kv := range strings.FieldsFuncSeq(query, func(c rune) bool { return c == '&' || c == ';' }) {
+		k, _, _ := strings.Cut(kv, "=")
+		if containsString(names, k) {
+			changed = true
+			continue
+		}
+		q = append(q, kv)
+	}
+	if !changed {
+		return query
+	}
+	return strings.Join(q, "&")
+}
+
+// StripCookies removes the cookies of every name in names from one Cookie
+// header line; it returns "" when none is left.
+func StripCookies(line string, names []string) string {
+	var parts []string
+	for part := range strings.SplitSeq(line, ";") {
+		n, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if !containsString(names, strings.TrimSpace(n)) && strings.TrimSpace(part) != "" {
+			parts = append(parts, strings.TrimSpace(part))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // stripPathParam removes ";name=value" segments from path.
@@ -148,20 +173,19 @@ func queryParam(query, name string) string {
 	return ""
 }
 
-// cookie returns the value of the first cookie called name in the Cookie
-// header lines.
-func cookie(lines []string, name string) string {
-	for _, line := range lines {
-		for line != "" {
-			var pair string
-			n := cut(line, ";")
-			pair, line = line[:n], line[min(n+1, len(line)):]
-			pair = strings.TrimLeft(pair, " \t")
-			if v, ok := strings.CutPrefix(pair, name); ok {
-				v = strings.TrimLeft(v, " \t")
-				if strings.HasPrefix(v, "=") {
-					return unquote(strings.TrimSpace(v[1:]))
-				}
+// CookieValue returns the value of the first cookie called name in one
+// Cookie header line ("a=1; JSESSIONID=x.elm"), unquoted; "" when there
+// is none. It does not allocate.
+func CookieValue(line, name string) string {
+	for line != "" {
+		var pair string
+		n := cut(line, ";")
+		pair, line = line[:n], line[min(n+1, len(line)):]
+		pair = strings.TrimLeft(pair, " \t")
+		if v, ok := strings.CutPrefix(pair, name); ok {
+			v = strings.TrimLeft(v, " \t")
+			if strings.HasPrefix(v, "=") {
+				return unquote(strings.TrimSpace(v[1:]))
 			}
 		}
 	}
@@ -181,32 +205,4 @@ func unquote(v string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
-}
-
-// Resolve returns the member that should serve a request whose session
-// route is route, following httpd: the member with that route if it is
-// usable at now and not in tried, else the member named by its Redirect
-// under the same conditions. known is false when route names no member of
-// b; such a route is ignored by the caller. m is nil when the route's
-// member and its redirect are both unusable (the caller fails over, or
-// answers 503 when the balancer has NoFailover).
-func Resolve(b *registry.Balancer, route string, now int64, tried []*registry.Member) (m *registry.Member, known bool) {
-	if route == "" {
-		return nil, false
-	}
-	m = b.ByRoute(route)
-	if m == nil {
-		return nil, false
-	}
-	if m.Usable(now) && !slices.Contains(tried, m) {
-		return m, true
-	}
-	if m.Redirect == "" {
-		return nil, true
-	}
-	r := b.ByRoute(m.Redirect)
-	if r != nil && r.Usable(now) && !slices.Contains(tried, r) {
-		return r, true
-	}
-	return nil, true
 }

@@ -1,16 +1,14 @@
 package session_test
 
 import (
-	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/session"
 )
-
-var now = time.Unix(1_000_000, 0).UnixNano()
 
 func web(t *testing.T, members ...*registry.Member) *registry.Balancer {
 	t.Helper()
@@ -20,6 +18,28 @@ func web(t *testing.T, members ...*registry.Member) *registry.Balancer {
 		t.Fatal(err)
 	}
 	return snap.Balancer("web")
+}
+
+// req is a client request as Find sees it.
+type req struct {
+	path, query string
+	cookies     []string
+}
+
+func newReq(target string, cookies ...string) *req {
+	path, query, _ := strings.Cut(target, "?")
+	return &req{path: path, query: query, cookies: cookies}
+}
+
+func (r *req) SessionPath() string  { return r.path }
+func (r *req) SessionQuery() string { return r.query }
+func (r *req) SessionCookie(name string) string {
+	for _, line := range r.cookies {
+		if v := session.CookieValue(line, name); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func member(route, redirect string) *registry.Member {
@@ -52,14 +72,7 @@ func TestFind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := http.NewRequest("GET", "http://lb"+tt.target, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range tt.cookies {
-				r.Header.Add("Cookie", c)
-			}
-			id, route := session.Find(r, b)
+			id, route := session.Find(newReq(tt.target, tt.cookies...), b)
 			if id != tt.id || route != tt.route {
 				t.Errorf("Find(%s, %q) = %q, %q; want %q, %q", tt.target, tt.cookies, id, route, tt.id, tt.route)
 			}
@@ -69,8 +82,7 @@ func TestFind(t *testing.T) {
 
 func TestFindDoesNotAllocate(t *testing.T) {
 	b := web(t)
-	r, _ := http.NewRequest("GET", "http://lb/bar/pint?x=1", nil)
-	r.Header.Set("Cookie", "a=1; b=2; JSESSIONID=0123456789ABCDEF.elm")
+	r := newReq("/bar/pint?x=1", "a=1; b=2; JSESSIONID=0123456789ABCDEF.elm")
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, route := session.Find(r, b); route != "elm" {
 			t.Fatal(route)
@@ -81,39 +93,22 @@ func TestFindDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestResolve(t *testing.T) {
-	elm, oak, ash := member("elm", "oak"), member("oak", ""), member("ash", "")
-	b := web(t, elm, oak, ash)
-	elm, oak = b.ByRoute("elm"), b.ByRoute("oak")
-
-	if m, known := session.Resolve(b, "gone", now, nil); m != nil || known {
-		t.Errorf("unknown route: %v, %v; want nil, false", m, known)
+func TestStrip(t *testing.T) {
+	names := []string{"JSESSIONID", "jsessionid"}
+	if got := session.StripPath("/bar;jsessionid=a.b/pint;x=1", names); got != "/bar/pint;x=1" {
+		t.Errorf("StripPath = %q", got)
 	}
-	if m, _ := session.Resolve(b, "elm", now, nil); m != elm {
-		t.Errorf("usable route member: got %v", m)
+	if got := session.StripQuery("a=1&jsessionid=x.y;b=2", names); got != "a=1&b=2" {
+		t.Errorf("StripQuery = %q", got)
 	}
-	elm.Stats.ErrorTime.Store(now)
-	if m, known := session.Resolve(b, "elm", now, nil); m != oak || !known {
-		t.Errorf("member in error: got %v, want its redirect oak", m)
+	if got := session.StripQuery("a=1;b=2", names); got != "a=1;b=2" {
+		t.Errorf("StripQuery without the name changed the query: %q", got)
 	}
-	oak.Stats.ErrorTime.Store(now)
-	if m, known := session.Resolve(b, "elm", now, nil); m != nil || !known {
-		t.Errorf("member and redirect in error: got %v, %v; want nil, true", m, known)
+	if got := session.StripCookies("a=1; JSESSIONID=x.y; b=2", names); got != "a=1; b=2" {
+		t.Errorf("StripCookies = %q", got)
 	}
-	if m, known := session.Resolve(b, "oak", now, nil); m != nil || !known {
-		t.Errorf("no redirect: got %v, %v; want nil, true", m, known)
-	}
-	if m, _ := session.Resolve(b, "ash", now, []*registry.Member{b.ByRoute("ash")}); m != nil {
-		t.Errorf("tried member returned again")
-	}
-}
-
-func TestResolveDrainKeepsStickyRequests(t *testing.T) {
-	n := member("n", "")
-	n.Status = registry.StatusDrain
-	b := web(t, n, member("a", ""))
-	if m, _ := session.Resolve(b, "n", now, nil); m == nil || m.Route != "n" {
-		t.Errorf("sticky request for a draining member: got %v, want the member", m)
+	if got := session.StripCookies("JSESSIONID=x.y", names); got != "" {
+		t.Errorf("StripCookies of the only cookie = %q", got)
 	}
 }
 
@@ -125,10 +120,7 @@ func BenchmarkFind(b *testing.B) {
 		{"none", "http://lb/bar/pint?x=1", "theme=dark; lang=en"},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
-			r, _ := http.NewRequest("GET", tt.target, nil)
-			if tt.cookie != "" {
-				r.Header.Set("Cookie", tt.cookie)
-			}
+			r := newReq(strings.TrimPrefix(tt.target, "http://lb"), tt.cookie)
 			b.ReportAllocs()
 			for b.Loop() {
 				session.Find(r, bal)

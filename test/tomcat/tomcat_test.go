@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
+	"github.com/barkeep-lb/barkeep/internal/proxy/proxytest"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
@@ -179,8 +179,7 @@ func TestTomcatOverAJP(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler)})
-	front := httptest.NewServer(h)
-	defer front.Close()
+	front := proxytest.Start(t, h, proxytest.HTTP1, proxy.ServerOptions{})
 	defer h.CloseIdleConnections()
 
 	jar, _ := cookiejar.New(nil)

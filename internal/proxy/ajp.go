@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/barkeep-lb/barkeep/ajp"
+)
+
+// ajpTransport forwards requests to an ajp:// member with the ajp package,
+// building the forward-request packet straight from the request's header
+// bytes (no http.Header map).
+type ajpTransport struct {
+	t    *ajp.Transport
+	addr string
+}
+
+func newAJPTransport(s transportSettings) *ajpTransport {
+	return &ajpTransport{addr: s.host, t: &ajp.Transport{
+		ConnectTimeout: s.connTimeout, ResponseHeaderTimeout: s.timeout, PingTimeout: s.ping,
+		Secret: s.secret, Route: s.route, FlushPackets: s.flushPackets,
+		MaxIdleConns: 64, IdleConnTimeout: s.ttl,
+	}}
+}
+
+func (a *ajpTransport) closeIdle() { a.t.CloseIdleConnections() }
+
+func (a *ajpTransport) roundTrip(x *exchange) error {
+	req := x.req
+	fr := x.forwardRequest()
+	var body io.Reader
+	length := int64(req.Header.ContentLength())
+	switch {
+	case req.IsBodyStream():
+		body = req.BodyStream()
+	case len(req.Body()) > 0:
+		body = bytes.NewReader(req.Body())
+		length = int64(len(req.Body()))
+	default:
+		length = 0
+	}
+	if length == -2 {
+		length = 0
+	}
+	resp, err := a.t.Do(context.Background(), a.addr, fr, body, length)
+	if err != nil {
+		return err
+	}
+	mr := x.mresp
+	mr.SetStatusCode(resp.Status)
+	mr.Header.SetStatusMessage([]byte(resp.Message))
+	for _, h := range resp.Headers {
+		if equalFold([]byte(h.Name), "content-length") {
+			continue
+		}
+		mr.Header.Add(h.Name, h.Value)
+	}
+	if resp.Body == nil {
+		mr.Header.SetContentLength(0)
+		x.memberDone()
+		return nil
+	}
+	mr.Header.SetContentLength(int(resp.ContentLength))
+	x.streamFrom(resp.Body, nil, 0, func(bool) { resp.Body.Close() })
+	return nil
+}
+
+// forwardRequest describes the member's request as mod_proxy_ajp does: the
+// client's address and port, the host and port it asked for, whether it
+// used TLS.
+func (x *exchange) forwardRequest() *ajp.ForwardRequest {
+	req := x.req
+	uri := req.URI()
+	host := string(x.hostB)
+	serverName, serverPort := host, 0
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		serverName = h
+		serverPort, _ = strconv.Atoi(p)
+	}
+	if serverPort == 0 {
+		if a, ok := localAddr(x.conn).(*net.TCPAddr); ok {
+			serverPort = a.Port
+		} else if x.tls {
+			serverPort = 443
+		} else {
+			serverPort = 80
+		}
+	}
+	fr := &ajp.ForwardRequest{
+		Method: string(req.Header.Method()), Protocol: "HTTP/1.1", URI: string(uri.PathOriginal()),
+		ServerName: serverName, ServerPort: serverPort, IsSSL: x.tls,
+		QueryString: string(uri.QueryString()),
+	}
+	if x.proto == "HTTP/1.0" {
+		fr.Protocol = x.proto
+	}
+	if ip := remoteIP(x.remote); ip != "" {
+		fr.RemoteAddr, fr.RemoteHost = ip, ip
+		if a, ok := x.remote.(*net.TCPAddr); ok {
+			fr.Attributes = append(fr.Attributes, ajp.Header{Name: "AJP_REMOTE_PORT", Value: strconv.Itoa(a.Port)})
+		}
+	}
+	if a, ok := localAddr(x.conn).(*net.TCPAddr); ok {
+		fr.Attributes = append(fr.Attributes, ajp.Header{Name: "AJP_LOCAL_ADDR", Value: a.IP.String()})
+	}
+	fr.Headers = append(fr.Headers, ajp.Header{Name: "Host", Value: host})
+	for k, v := range req.Header.All() {
+		if equalFold(k, "host") || equalFold(k, "content-length") || equalFold(k, "transfer-encoding") {
+			continue
+		}
+		fr.Headers = append(fr.Headers, ajp.Header{Name: string(k), Value: string(v)})
+	}
+	if cl := req.Header.ContentLength(); cl > 0 {
+		fr.Headers = append(fr.Headers, ajp.Header{Name: "Content-Length", Value: strconv.Itoa(cl)})
+	} else if n := len(req.Body()); n > 0 && !req.IsBodyStream() {
+		fr.Headers = append(fr.Headers, ajp.Header{Name: "Content-Length", Value: strconv.Itoa(n)})
+	}
+	return fr
+}
+
+var _ = fasthttp.HeaderHost

@@ -1,0 +1,213 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// h1Transport speaks HTTP/1.1 to an http:// or https:// member over
+// fasthttp's connection pool: it writes the request and reads the
+// response headers itself so that it can follow each connection (hung
+// members, stale keep-alive connections) and decide per response whether
+// the body is read whole or streamed.
+type h1Transport struct {
+	hc      *fasthttp.HostClient
+	tls     bool
+	timeout time.Duration // bounds each write and each wait for response bytes
+	reuse   bool          // keep connections alive between requests
+	buffer  int           // bodies of known length up to this are read whole
+}
+
+func newH1Transport(s transportSettings, conns *connSet, buffer int) *h1Transport {
+	return &h1Transport{hc: newHostClient(s, conns), tls: s.scheme == "https", timeout: s.timeout,
+		reuse: !s.disableReuse, buffer: buffer}
+}
+
+func (t *h1Transport) closeIdle() { t.hc.CloseIdleConnections() }
+
+// maxStale bounds how many closed keep-alive connections one request
+// skips before it dials a new one.
+const maxStale = 4
+
+// errInterim is returned for a member that sent too many 1xx responses.
+var errInterim = errors.New("proxy: too many interim (1xx) responses from the member")
+
+func (t *h1Transport) roundTrip(x *exchange) error {
+	req, resp := x.req, x.mresp
+	if !t.reuse {
+		req.SetConnectionClose()
+	}
+	now := time.Now().UnixNano() // connection times are wall clock
+	c, err := t.hc.AcquireConn(0, req.ConnectionClose())
+	// A pooled connection the member closed while it was idle is dropped
+	// before anything is sent on it (httpd checks the same before reuse).
+	for i := 0; err == nil && i < maxStale && c.Conn().(*memberConn).stale(now); i++ {
+		t.hc.CloseConn(c)
+		c, err = t.hc.AcquireConn(0, req.ConnectionClose())
+	}
+	if err != nil {
+		return err
+	}
+	conn := c.Conn()
+	mc := conn.(*memberConn)
+	mc.begin(now)
+	x.mc = mc
+	if t.timeout > 0 {
+		conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	}
+	bw := t.hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	t.hc.ReleaseWriter(bw)
+	if err != nil {
+		t.hc.CloseConn(c)
+		return err
+	}
+	br := t.hc.AcquireReader(conn)
+	err = x.awaitResponse(conn, br, now, t.timeout)
+	if err == nil {
+		if t.timeout > 0 {
+			conn.SetReadDeadline(time.Now().Add(t.timeout))
+		}
+		err = readHeader(resp, br)
+	}
+	if err != nil {
+		t.hc.ReleaseReader(br)
+		t.hc.CloseConn(c)
+		return err
+	}
+	mc.responding()
+	mc.set.lastResponse.Store(time.Now().UnixNano())
+	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		if x.flags&upgradeWebSocket == 0 || x.ctx == nil {
+			t.hc.ReleaseReader(br)
+			t.hc.CloseConn(c)
+			return errUnasked101
+		}
+		x.tunnel = &tunnel{conn: mc, br: br, release: func() {
+			t.hc.ReleaseReader(br)
+			t.hc.CloseConn(c)
+		}}
+		return nil
+	}
+	if req.Header.IsHead() {
+		resp.SkipBody = true
+	}
+	closeConn := req.ConnectionClose() || resp.ConnectionClose()
+	cl := resp.Header.ContentLength()
+	switch {
+	case resp.SkipBody || noBody(resp.StatusCode()) || cl == 0:
+		// Nothing to read.
+	case cl > 0 && cl <= t.buffer:
+		if err := resp.ReadBody(br, t.buffer); err != nil {
+			t.hc.ReleaseReader(br)
+			t.hc.CloseConn(c)
+			return &bodyError{err}
+		}
+	default:
+		resp.StreamBody = true
+		resp.ReadBody(br, 0) //nolint:errcheck // with StreamBody it only sets up the stream
+		x.streamFrom(resp.BodyStream(), mc, t.timeout, func(clean bool) {
+			resp.CloseBodyStream() //nolint:errcheck
+			t.hc.ReleaseReader(br)
+			if clean && !closeConn {
+				mc.done(time.Now().UnixNano())
+				t.hc.ReleaseConn(c)
+			} else {
+				t.hc.CloseConn(c)
+			}
+		})
+		return nil
+	}
+	t.hc.ReleaseReader(br)
+	if closeConn {
+		t.hc.CloseConn(c)
+	} else {
+		mc.done(time.Now().UnixNano())
+		t.hc.ReleaseConn(c)
+	}
+	x.memberDone()
+	return nil
+}
+
+// awaitTick is how often a request waiting for its first response byte
+// looks whether it should stop waiting.
+const awaitTick = 100 * time.Millisecond
+
+// awaitResponse waits for the first byte of the member's response on br,
+// up to timeout after sent (0: no limit). Every awaitTick it looks up:
+// when the member has gone into error state or failed its health check,
+// the request is withdrawn (errMemberHung) so it can go elsewhere; when the
+// client has closed its connection (checked after a second), it is
+// withdrawn as well (errClientGone). The request's own goroutine does
+// this, so no other goroutine touches its connection.
+func (x *exchange) awaitResponse(conn net.Conn, br *bufio.Reader, sent int64, timeout time.Duration) error {
+	var end time.Time
+	if timeout > 0 {
+		end = time.Unix(0, sent).Add(timeout)
+	}
+	for {
+		wake := time.Now().Add(awaitTick)
+		if !end.IsZero() && end.Before(wake) {
+			wake = end
+		}
+		conn.SetReadDeadline(wake)
+		_, err := br.Peek(1)
+		if err == nil {
+			return nil
+		}
+		if !os.IsTimeout(err) {
+			return err
+		}
+		now := time.Now()
+		if !end.IsZero() && !now.Before(end) {
+			return err // the member's timeout
+		}
+		m := x.member
+		if m.InError(x.h.now().UnixNano()) || m.Stats.HCFail.Load() {
+			return errMemberHung
+		}
+		if x.conn != nil && now.UnixNano()-sent > int64(time.Second) && peekClosed(rawConn(x.conn)) {
+			return errClientGone
+		}
+	}
+}
+
+// readHeader reads the response headers, skipping interim (1xx) responses
+// other than 101, as fasthttp's Response.ReadLimitBody does.
+func readHeader(resp *fasthttp.Response, br *bufio.Reader) error {
+	if err := resp.Header.Read(br); err != nil {
+		return err
+	}
+	for n := 0; ; n++ {
+		if s := resp.StatusCode(); s < 100 || s > 199 || s == fasthttp.StatusSwitchingProtocols {
+			return nil
+		}
+		if n >= 10 {
+			return errInterim
+		}
+		if err := resp.Header.Read(br); err != nil {
+			return err
+		}
+	}
+}
+
+// noBody reports the statuses whose responses have no body.
+func noBody(status int) bool {
+	return status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
+}
+
+// bodyError wraps a failure while reading a member's response body that
+// was read whole: the member aborted its response after the headers.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return fmt.Sprintf("read member response body: %v", e.err) }
+func (e *bodyError) Unwrap() error { return e.err }
