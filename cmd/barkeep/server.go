@@ -39,7 +39,7 @@ type server struct {
 	mcmp         *mcmpserver.Server              // nil without a manager listener
 	advertiser   *mcmpserver.Advertiser          // nil without manager.advertise
 	cert         atomic.Pointer[tls.Certificate] // of the TLS client listeners; SIGHUP reloads it
-	fronts       []front                         // client listeners
+	fronts       []clientListener                // client listeners
 	servers      []*http.Server                  // admin and manager listeners
 	listeners    []net.Listener
 	clientAddrs  []string
@@ -48,8 +48,8 @@ type server struct {
 	managerAddr  string
 }
 
-// front is a client listener with the proxy server that serves it.
-type front struct {
+// clientListener is a client listener with the proxy server that serves it.
+type clientListener struct {
 	srv *proxy.Server
 	l   net.Listener
 }
@@ -84,7 +84,7 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("client listener: %w", err)
 		}
-		s.fronts = append(s.fronts, front{plain, l})
+		s.fronts = append(s.fronts, clientListener{plain, l})
 		s.clientAddrs = append(s.clientAddrs, l.Addr().String())
 	}
 	if err := s.listenTLS(cfg.TLS); err != nil {
@@ -133,7 +133,7 @@ func (s *server) listenTLS(t config.TLS) error {
 		if err != nil {
 			return fmt.Errorf("TLS client listener: %w", err)
 		}
-		s.fronts = append(s.fronts, front{srv, l})
+		s.fronts = append(s.fronts, clientListener{srv, l})
 		s.tlsAddrs = append(s.tlsAddrs, l.Addr().String())
 	}
 	return nil
