@@ -112,6 +112,7 @@ func (x *exchange) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		x.mclean = true
+		x.copyTrailers()
 		x.memberDone()
 	case err != nil:
 		x.aborted = true

@@ -90,6 +90,7 @@ func (h *Handler) getExchange() *exchange {
 	x.tried = x.triedBuf[:0]
 	if x.mresp == nil {
 		x.mresp = new(fasthttp.Response)
+		x.mresp.Header.SetNoDefaultContentType(true) // nothing is added to a member's response
 	}
 	return x
 }
@@ -98,6 +99,7 @@ func (h *Handler) getExchange() *exchange {
 func (h *Handler) putExchange(x *exchange) {
 	mresp, path, buf, bodyBuf, hostB, uri := x.mresp, x.path, x.buf[:0], x.bodyBuf[:0], x.hostB[:0], x.uri[:0]
 	mresp.Reset()
+	mresp.Header.SetNoDefaultContentType(true)
 	*x = exchange{mresp: mresp, path: path, buf: buf, bodyBuf: bodyBuf, hostB: hostB, uri: uri}
 	h.exchanges.Put(x)
 }

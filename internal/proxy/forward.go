@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -69,8 +71,8 @@ func (x *exchange) forward(m *registry.Member) {
 // judge counts a failed attempt against m and decides whether m goes into
 // error state: connection failures and resets do; a timeout does when the
 // balancer has failontimeout, or when other requests wait on m too and it
-// has sent no response byte on any connection since this request was sent
-// (a hung member, not a slow request). Once m is in error state, its other
+// has sent no response on any connection for half its timeout (a hung
+// member, not a slow request). Once m is in error state, its other
 // waiting requests withdraw within awaitTick and go elsewhere.
 func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
 	switch fault {
@@ -78,10 +80,11 @@ func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
 		return
 	case FaultTimeout:
 		// Hung rather than slow: other requests wait on it too, and it
-		// has sent no response byte since this one went out.
+		// has sent no response for at least half the timeout.
 		conns := x.h.pool.get(m).conns
 		_, others := conns.oldestWaiting()
-		x.hung = x.mc != nil && others > 0 && conns.lastResponse.Load() < x.mc.sentAt.Load()
+		silentSince := time.Now().Add(-m.Timeout / 2).UnixNano()
+		x.hung = m.InError(x.h.now().UnixNano()) || others > 0 && conns.lastResponse.Load() < silentSince
 		if !x.bal.FailOnTimeout && !x.hung {
 			health.Count(m)
 			return
@@ -291,9 +294,19 @@ func (x *exchange) relay() {
 	case x.mbody != nil:
 		cl := mr.Header.ContentLength()
 		if cl < 0 || x.member.FlushPackets {
+			if x.proto == "HTTP/1.0" && x.ctx != nil {
+				x.closeDelimited()
+				return
+			}
 			cl = -1 // chunked: each piece is passed on as it comes
 		}
+		if x.ctx == nil {
+			// The HTTP/2 edge streams from x itself.
+			r.Header.SetContentLength(cl)
+			return
+		}
 		r.SetBodyStream(x, cl)
+		r.ImmediateHeaderFlush = true // the client sees the headers while the body comes
 	case mr.SkipBody || noBody(x.status):
 		r.SkipBody = true
 		if cl := mr.Header.ContentLength(); cl >= 0 {
@@ -304,6 +317,58 @@ func (x *exchange) relay() {
 		x.bytes = int64(len(body))
 		x.member.Stats.Read.Add(uint64(len(body)))
 		r.SetBody(body)
+	}
+}
+
+// closeDelimited sends a streamed body of unknown length to an HTTP/1.0
+// client, which knows no chunked coding: the body ends when the
+// connection closes (RFC 9112 §6.3). fasthttp cannot write that, so the
+// connection is taken over. The exchange finishes when the body is through.
+func (x *exchange) closeDelimited() {
+	r := x.resp
+	r.Header.SetContentLength(-2) // no Content-Length, no Transfer-Encoding; Connection: close
+	x.hijacked = true
+	x.ctx.HijackSetNoResponse(true)
+	x.ctx.Hijack(func(c net.Conn) {
+		bw := bufio.NewWriter(c)
+		_, err := bw.Write(r.Header.Header())
+		if err == nil {
+			err = copyFlushTo(bw, x)
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		x.CloseWithError(err)
+	})
+}
+
+// copyFlushTo copies r to bw, flushing after every read.
+func copyFlushTo(bw *bufio.Writer, r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := bw.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if werr := bw.Flush(); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			return nil // the exchange saw how the body ended
+		}
+	}
+}
+
+// copyTrailers passes the member's trailers on to the client once its
+// chunked body has ended (fasthttp writes them after the last chunk).
+func (x *exchange) copyTrailers() {
+	mh := &x.mresp.Header
+	for k := range mh.Trailers() {
+		for _, v := range mh.PeekAll(string(k)) {
+			x.resp.Header.AddBytesKV(k, v)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.resp.Reset()
 		h.h2edges.Put(e)
 	}()
+	e.resp.Header.SetNoDefaultContentType(true)
 	x := h.getExchange()
 	x.req, x.resp = &e.req, &e.resp
 	x.remote, x.tls, x.proto = addrOf(r.RemoteAddr), r.TLS != nil, r.Proto
@@ -44,13 +45,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.serve2(x) {
 		// Finished: the response lives on in e.
-		writeHeader(w, &e.resp)
+		writeHeader(w, &e.resp, false)
 		w.Write(e.resp.Body()) //nolint:errcheck // the client went away; nothing to do
 		return
 	}
-	// Streamed: the exchange finishes when the body is through.
-	writeHeader(w, &e.resp)
+	// Streamed from x (relay leaves the body to this edge): the exchange
+	// finishes when the body is through.
+	writeHeader(w, &e.resp, true)
 	err := copyFlush(w, x, e.buf[:])
+	for k := range e.resp.Header.Trailers() {
+		for _, v := range e.resp.Header.PeekAll(string(k)) {
+			w.Header().Add(http.TrailerPrefix+string(k), string(v))
+		}
+	}
 	aborted := x.fault == FaultAbort
 	x.CloseWithError(err)
 	if aborted {
@@ -104,8 +111,9 @@ func fillRequest(req *fasthttp.Request, r *http.Request) hdrFlags {
 	return f
 }
 
-// writeHeader writes the exchange's response headers and status to w.
-func writeHeader(w http.ResponseWriter, resp *fasthttp.Response) {
+// writeHeader writes the exchange's response headers and status to w;
+// streamed says the body comes from the exchange, not resp.
+func writeHeader(w http.ResponseWriter, resp *fasthttp.Response, streamed bool) {
 	wh := w.Header()
 	for k, v := range resp.Header.All() {
 		if hopByHop(k) || equalFold(k, "content-length") {
@@ -113,7 +121,7 @@ func writeHeader(w http.ResponseWriter, resp *fasthttp.Response) {
 		}
 		wh.Add(string(k), string(v))
 	}
-	if cl := resp.Header.ContentLength(); !resp.IsBodyStream() {
+	if cl := resp.Header.ContentLength(); !streamed {
 		wh.Set("Content-Length", strconv.Itoa(len(resp.Body())))
 	} else if cl >= 0 {
 		wh.Set("Content-Length", strconv.Itoa(cl))

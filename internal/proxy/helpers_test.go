@@ -57,13 +57,19 @@ func pub(t *testing.T, route string) *httptest.Server {
 // HTTP/1.1, for health checks and tests that dial them directly).
 func newBackend(h http.Handler) *httptest.Server {
 	srv := httptest.NewUnstartedServer(h)
+	speakMemberScheme(srv)
+	srv.Start()
+	return srv
+}
+
+// speakMemberScheme makes an unstarted server take h2c when members are
+// h2c.
+func speakMemberScheme(srv *httptest.Server) {
 	if memberScheme == "h2c" {
 		srv.Config.Protocols = new(http.Protocols)
 		srv.Config.Protocols.SetHTTP1(true)
 		srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	}
-	srv.Start()
-	return srv
 }
 
 func pubHandler(route string) http.Handler {
@@ -115,6 +121,13 @@ func barRoute() *registry.Route {
 
 func newFixture(t *testing.T, b *registry.Balancer, routes ...*registry.Route) *fixture {
 	t.Helper()
+	return newFixtureWith(t, proxy.Options{}, b, routes...)
+}
+
+// newFixtureWith is newFixture with request path options (the fixture
+// sets Log, AccessLog, Now and WaitPoll).
+func newFixtureWith(t *testing.T, opts proxy.Options, b *registry.Balancer, routes ...*registry.Route) *fixture {
+	t.Helper()
 	f := &fixture{store: registry.NewStore(), clock: fakeclock.New(), access: &syncBuffer{}}
 	if len(routes) == 0 {
 		routes = []*registry.Route{barRoute()}
@@ -133,9 +146,8 @@ func newFixture(t *testing.T, b *registry.Balancer, routes ...*registry.Route) *
 		t.Fatal(err)
 	}
 	f.log = proxy.NewAccessLog(f.access, proxy.Combined)
-	h := proxy.New(f.store, proxy.Options{
-		Log: slog.New(slog.DiscardHandler), AccessLog: f.log, Now: f.clock.Now, WaitPoll: 5 * time.Millisecond,
-	})
+	opts.Log, opts.AccessLog, opts.Now, opts.WaitPoll = slog.New(slog.DiscardHandler), f.log, f.clock.Now, 5*time.Millisecond
+	h := proxy.New(f.store, opts)
 	f.h = h
 	f.front = proxytest.Start(t, h, edge, proxy.ServerOptions{})
 	return f
@@ -175,4 +187,11 @@ func (f *fixture) accessLines(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimSpace(f.access.String()), "\n")
+}
+
+// frontFor serves a Handler for store with default options.
+func frontFor(t *testing.T, store *registry.Store) *proxytest.Front {
+	t.Helper()
+	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler)})
+	return proxytest.Start(t, h, edge, proxy.ServerOptions{})
 }

@@ -169,6 +169,7 @@ func TestFailoverWhenMemberKilled(t *testing.T) {
 
 	// oak comes back on the same address: no traffic until its retry has passed.
 	back := httptest.NewUnstartedServer(pubHandler("oak"))
+	speakMemberScheme(back)
 	l, err := net.Listen("tcp", oakAddr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", oakAddr, err)
