@@ -125,6 +125,9 @@ func load(client *http.Client, url string, clients int, stop <-chan struct{}) []
 // the front, and reports every outcome and when a was stopped.
 func hangRun(t *testing.T, f *fixture, a *os.Process) ([]outcome, time.Time) {
 	t.Helper()
+	for range 20 { // warm both members and the connection pools up
+		f.get(t, "/bar/", "")
+	}
 	stop := make(chan struct{})
 	var stoppedAt time.Time
 	go func() {
@@ -206,7 +209,7 @@ func TestHungMemberWithHealthCheck(t *testing.T) {
 }
 
 // TestHungMemberWithoutHealthCheck: without a health check the frozen
-// member is out after its first timeout (1 s here): other requests waited
+// member is out after its first timeout (2 s here): other requests waited
 // on it too and it answered nothing since, so it is hung, not slow; its
 // waiting requests go to the other member, and none fails, although the
 // balancer has failontimeout off.
@@ -214,13 +217,13 @@ func TestHungMemberWithoutHealthCheck(t *testing.T) {
 	aAddr, a := memberProcess(t, "a")
 	b := pub(t, "b")
 	ma, mb := memberAt(aAddr, "a"), member(b, "b")
-	ma.Timeout, mb.Timeout = time.Second, time.Second
+	ma.Timeout, mb.Timeout = 2*time.Second, 2*time.Second
 	bal := web(ma, mb)
 	bal.FailOnTimeout = false
 	f := newFixture(t, bal)
 
 	out, stoppedAt := hangRun(t, f, a)
-	checkHangRun(t, out, stoppedAt, 1500*time.Millisecond)
+	checkHangRun(t, out, stoppedAt, 2500*time.Millisecond)
 	if !f.member("a").InError(f.clock.Now().UnixNano()) {
 		t.Error("frozen member not in error state after its timeout")
 	}
