@@ -172,6 +172,8 @@ func (c *Checker) record(r checkResult, now time.Time) {
 	st.next = now.Add(st.m.Check.Interval)
 	heap.Push(&c.due, st)
 	s := r.m.Stats
+	s.CheckedAt.Store(now.UnixNano())
+	s.CheckFailed.Store(r.err != nil)
 	if r.err != nil {
 		st.fails, st.passes = st.fails+1, 0
 		if st.fails >= r.m.Check.Fails && !s.HCFail.Load() {

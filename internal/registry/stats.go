@@ -42,6 +42,29 @@ type Stats struct {
 	// OldElected = Elected.
 	LBStatus   atomic.Int64
 	OldElected atomic.Uint64
+
+	// The counters below feed /metrics only (read at scrape time); the
+	// request path pays one atomic add for each.
+
+	// Latency holds the time of each attempt that got a response: from
+	// choosing the member to the end of the member's response body (or the
+	// failure that cut it). The request path observes it once per such
+	// attempt, where it gives back the member's Busy slot.
+	Latency Histogram
+	// ErrorsByClass splits Errors by cause: the request path adds the
+	// class of the fault (connect, reset, timeout, response) wherever it
+	// adds 1 to Errors, and ErrorStatus when a failonstatus status puts
+	// the member in error.
+	ErrorsByClass ErrorCounts
+	// Responses counts the member's responses by status class (1xx..5xx),
+	// the status as the member sent it; the request path adds one when the
+	// member's response header has been read.
+	Responses StatusCounts
+	// CheckedAt is when the active health check last ran, in Unix
+	// nanoseconds (0: never); CheckFailed whether that run failed. The
+	// health checker stores both after every check.
+	CheckedAt   atomic.Int64
+	CheckFailed atomic.Bool
 }
 
 // BalancerStats is the hot state of one balancer, shared like [Stats].
@@ -49,6 +72,26 @@ type BalancerStats struct {
 	// Seq increases by one per member selection; it indexes the byrequests
 	// schedule.
 	Seq atomic.Uint64
+
+	// The counters below feed /metrics only; one atomic add each on the
+	// request path, where the request's fate is known.
+
+	// StickyHits counts requests whose session route named a member that
+	// took the request (the route's member itself).
+	StickyHits atomic.Uint64
+	// StickyMisses counts requests carrying a session route that did not go
+	// to that route's member: unknown route, or its member unusable (then
+	// its redirect, a failover or a 503 served it).
+	StickyMisses atomic.Uint64
+	// Failovers counts requests that went to another member after an
+	// attempt failed (each retry adds one).
+	Failovers atomic.Uint64
+	// Queued counts requests that had to wait for a usable member or a
+	// free slot (the balancer's timeout, httpd's wait for a worker).
+	Queued atomic.Uint64
+	// Unavailable counts requests answered 503 because no member could
+	// take them (after any wait).
+	Unavailable atomic.Uint64
 
 	waiters atomic.Int64                  // requests waiting for a member
 	freed   atomic.Pointer[chan struct{}] // closed when a slot frees up
