@@ -1,14 +1,20 @@
-// Package admin serves the admin listener: the balancer-manager console
-// (httpd's page, with its XML form and its edit forms), the JSON API,
-// Prometheus metrics and a health endpoint.
+// Package admin serves the admin listener: the live console (/), httpd's
+// balancer-manager page (with its XML form and its edit forms), the REST
+// API v1 (docs/api.md), Prometheus metrics (docs/metrics.md) and a health
+// endpoint.
 //
 // Reads come from registry snapshots. Every change goes through
-// registry.Store.Update and is all or nothing. A state-changing request
-// must carry the balancer's nonce, which only the console page shows: a
-// missing or wrong nonce changes nothing and says so (403). Requests whose
+// registry.Store.Update and is all or nothing, is written to the audit log
+// (who, client address, each setting before → after) and, with a state
+// file, saved so that it survives a restart (see Diff). Requests whose
 // Host does not name the listener, and changes sent from another site's
-// page, are refused (see Guard). The listener authenticates nobody:
-// anything that can connect to it can use it.
+// page, are refused (see Guard). A balancer-manager change must carry the
+// balancer's nonce, which only that page shows; an API change must be
+// sent as application/json, which a foreign page cannot do without a CORS
+// preflight this listener never approves. With tokens (or client
+// certificates) configured, every request but /healthz must authenticate,
+// and changes need the operator role; without them anything that can
+// connect to the listener can use it, so it binds loopback by default.
 package admin
 
 import (
@@ -18,10 +24,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +56,29 @@ type Options struct {
 	// Hosts are more names the listener is reached by (admin.hosts); a
 	// request with another Host name gets 403 (see Guard).
 	Hosts []string
+	// Tokens are the accepted bearer tokens (admin.tokens); with any, a
+	// request without a valid one gets 401. Default none.
+	Tokens []Token
+	// CertRole is the role of a client that presents a certificate the
+	// listener verified (admin.tls.client_ca); 0: certificates do not
+	// authenticate.
+	CertRole Role
+	// Audit receives one line per change (who, client, action, balancer,
+	// member, changes); default Log.
+	Audit *slog.Logger
+	// StatePath is the state file (admin.state_file) where runtime changes
+	// to configured balancers are saved after each change; "" for none.
+	StatePath string
+	// Baseline returns the configured balancers as the configuration file
+	// describes them, without runtime changes; Diff and the state file
+	// compare with it. nil: no diff, no state file.
+	Baseline func() []*registry.Balancer
+	// CanonicalMember turns a member URL given to the API into the
+	// member's name (cmd passes the configuration's rule); default
+	// "scheme://host:port" as parsed.
+	CanonicalMember func(string) (string, error)
+	// Explain, if set, answers /api/v1/explain (see ExplainFunc).
+	Explain ExplainFunc
 }
 
 // Handler serves the admin listener. Safe for concurrent use.
@@ -60,7 +89,15 @@ type Handler struct {
 	version string
 	key     [32]byte // nonce key, random per process
 	mux     *http.ServeMux
-	guarded http.Handler // mux behind Guard
+	guarded http.Handler // mux behind Guard and auth
+	audit   *slog.Logger
+
+	statePath string
+	stateMu   sync.Mutex // serialises state file writes
+	baseline  func() []*registry.Balancer
+	canon     func(string) (string, error)
+	explain   ExplainFunc
+	extra     map[string]http.Handler
 }
 
 // New returns the admin handler for store.
@@ -74,6 +111,8 @@ func New(store *registry.Store, opts Options) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.audit = cmp.Or(opts.Audit, h.log)
+	h.statePath, h.baseline, h.canon, h.explain, h.extra = opts.StatePath, opts.Baseline, opts.CanonicalMember, opts.Explain, opts.Extra
 	rand.Read(h.key[:])
 
 	reg := prometheus.NewRegistry()
@@ -87,10 +126,7 @@ func New(store *registry.Store, opts Options) *Handler {
 	})
 	h.mux.HandleFunc("GET /balancer-manager", h.manager)
 	h.mux.HandleFunc("POST /balancer-manager", h.manager)
-	h.mux.HandleFunc("GET /api/v1/balancers", h.apiBalancers)
-	h.mux.HandleFunc("GET /api/v1/balancers/{name}", h.apiBalancer)
-	h.mux.HandleFunc("GET /api/v1/nodes", h.apiNodes)
-	h.mux.HandleFunc("GET /api/v1/nodes/{route}", h.apiNode)
+	h.routeAPI()
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if opts.Pprof {
 		h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -102,10 +138,8 @@ func New(store *registry.Store, opts Options) *Handler {
 	for pattern, handler := range opts.Extra {
 		h.mux.Handle(pattern, handler)
 	}
-	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/balancer-manager", http.StatusFound)
-	})
-	h.guarded = Guard(h.mux, opts.Listen, opts.Hosts)
+	h.routeConsole()
+	h.guarded = Guard(newAuth(h.mux, opts.Tokens, opts.CertRole), opts.Listen, opts.Hosts)
 	return h
 }
 
@@ -125,36 +159,4 @@ func (h *Handler) Nonce(name string) string {
 
 func (h *Handler) nonceOK(name, nonce string) bool {
 	return nonce != "" && subtle.ConstantTimeCompare([]byte(h.Nonce(name)), []byte(nonce)) == 1
-}
-
-func (h *Handler) views() []BalancerView {
-	snap := h.store.Load()
-	now := h.now()
-	out := make([]BalancerView, 0, len(snap.Balancers()))
-	for _, b := range snap.Balancers() {
-		out = append(out, viewOf(snap, b, now))
-	}
-	return out
-}
-
-func (h *Handler) apiBalancers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"version": h.store.Load().Version, "balancers": h.views()})
-}
-
-func (h *Handler) apiBalancer(w http.ResponseWriter, r *http.Request) {
-	snap := h.store.Load()
-	b := snap.Balancer(r.PathValue("name"))
-	if b == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no balancer named " + r.PathValue("name")})
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(snap, b, h.now()))
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

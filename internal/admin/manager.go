@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,7 +68,7 @@ func (h *Handler) manager(w http.ResponseWriter, r *http.Request) {
 	bal, member := r.Form.Get("b"), r.Form.Get("w")
 	status := http.StatusOK
 	if hasChanges(r.Form) {
-		switch err := h.apply(bal, member, r.Form); {
+		switch err := h.apply(r, bal, member, r.Form); {
 		case errors.Is(err, ErrNonce):
 			status, data.Error = http.StatusForbidden, err.Error()
 		case err != nil:
@@ -141,31 +140,24 @@ func flagChoices(status string) []flagChoice {
 func hasChanges(f url.Values) bool { return hasPrefix(f, "w_") || hasPrefix(f, "b_") }
 
 // apply makes the changes in f to balancer bal (and member, if named) in
-// one registry update, after checking the nonce.
-func (h *Handler) apply(bal, member string, f url.Values) error {
+// one registry update, after checking the nonce, and writes the audit line.
+func (h *Handler) apply(r *http.Request, bal, member string, f url.Values) error {
 	if !h.nonceOK(bal, f.Get("nonce")) {
 		return ErrNonce
 	}
+	if member == "" && hasPrefix(f, "w_") {
+		return errors.New("member changes need w=<member URL>")
+	}
 	now := h.now()
-	_, err := h.store.Update(func(d *registry.Draft) error {
+	return h.change(r, "balancer-manager", func(d *registry.Draft) error {
 		if err := d.EditBalancer(bal, func(b *registry.Balancer) error { return editBalancer(b, f) }); err != nil {
 			return err
 		}
 		if member != "" {
-			err := d.EditMember(bal, member, func(m *registry.Member) error { return editMember(m, f, now) })
-			if err != nil {
-				return err
-			}
-		} else if hasPrefix(f, "w_") {
-			return errors.New("member changes need w=<member URL>")
+			return d.EditMember(bal, member, func(m *registry.Member) error { return editMember(m, f, now) })
 		}
-		return checkRedirects(d.Balancer(bal))
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	h.log.Info("balancer changed", "balancer", bal, "member", member, "changes", changeList(f))
-	return nil
 }
 
 func hasPrefix(f url.Values, p string) bool {
@@ -177,43 +169,18 @@ func hasPrefix(f url.Values, p string) bool {
 	return false
 }
 
-func changeList(f url.Values) string {
-	var parts []string
-	for k, v := range f {
-		if strings.HasPrefix(k, "w_") || strings.HasPrefix(k, "b_") {
-			parts = append(parts, k+"="+strings.Join(v, ","))
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-var routeRE = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]*$`)
+// managerMemberParams maps httpd's member parameters to the settings.
+var managerMemberParams = [][2]string{{"w_lf", "loadfactor"}, {"w_ls", "lbset"}, {"w_wr", "route"}, {"w_rr", "redirect"}}
 
 // editMember applies httpd's member parameters: w_lf loadfactor, w_ls
 // lbset, w_wr route, w_rr redirect, w_status_X (X in I N D H S) 0 or 1.
 func editMember(m *registry.Member, f url.Values, now time.Time) error {
-	if f.Has("w_lf") {
-		lf, err := intParam(f.Get("w_lf"), "loadfactor", 1, 100)
-		if err != nil {
-			return err
+	for _, p := range managerMemberParams {
+		if f.Has(p[0]) {
+			if err := setField(memberFields, m, p[1], f.Get(p[0])); err != nil {
+				return err
+			}
 		}
-		m.LoadFactor = lf
-	}
-	if f.Has("w_ls") {
-		ls, err := intParam(f.Get("w_ls"), "lbset", 0, 99)
-		if err != nil {
-			return err
-		}
-		m.LBSet = ls
-	}
-	if f.Has("w_wr") {
-		if r := f.Get("w_wr"); !routeRE.MatchString(r) {
-			return fmt.Errorf("route %q may not contain spaces, ';', ',' or quotes", r)
-		}
-		m.Route = f.Get("w_wr")
-	}
-	if f.Has("w_rr") {
-		m.Redirect = f.Get("w_rr")
 	}
 	before := m.Status
 	for _, c := range "INDHS" {
@@ -222,7 +189,7 @@ func editMember(m *registry.Member, f url.Values, now time.Time) error {
 			continue
 		}
 		flag, _ := registry.StatusFlag(byte(c))
-		on, err := boolParam(f, p)
+		on, err := boolText(p, f.Get(p))
 		if err != nil {
 			return err
 		}
@@ -232,52 +199,21 @@ func editMember(m *registry.Member, f url.Values, now time.Time) error {
 			m.Status &^= flag
 		}
 	}
-	if m.Status != before {
-		m.StatusSince = now
-	}
+	markStatusChange(before, m, now)
 	return nil
 }
+
+// managerBalancerParams maps httpd's balancer parameters to the settings.
+var managerBalancerParams = [][2]string{{"b_lbm", "lbmethod"}, {"b_tmo", "timeout"}, {"b_max", "maxattempts"}, {"b_sforce", "nofailover"}, {"b_ss", "stickysession"}}
 
 // editBalancer applies httpd's balancer parameters: b_lbm lbmethod, b_tmo
 // timeout (seconds or a duration), b_max maxattempts, b_sforce nofailover
 // 0 or 1, b_ss stickysession names separated by '|' or ',' ("-" for none).
 func editBalancer(b *registry.Balancer, f url.Values) error {
-	if f.Has("b_lbm") {
-		m, err := registry.ParseLBMethod(f.Get("b_lbm"))
-		if err != nil {
-			return err
-		}
-		b.LBMethod = m
-	}
-	if f.Has("b_tmo") {
-		d, err := durationParam(f.Get("b_tmo"))
-		if err != nil {
-			return err
-		}
-		b.Timeout = d
-	}
-	if f.Has("b_max") {
-		n, err := intParam(f.Get("b_max"), "maxattempts", 0, 1000)
-		if err != nil {
-			return err
-		}
-		b.MaxAttempts = n
-	}
-	if f.Has("b_sforce") {
-		on, err := boolParam(f, "b_sforce")
-		if err != nil {
-			return err
-		}
-		b.NoFailover = on
-	}
-	if f.Has("b_ss") {
-		b.StickySession = nil
-		if v := strings.TrimSpace(f.Get("b_ss")); v != "-" && v != "" {
-			for n := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == '|' || r == ',' || r == ' ' }) {
-				if !routeRE.MatchString(n) {
-					return fmt.Errorf("stickysession name %q is not a cookie name", n)
-				}
-				b.StickySession = append(b.StickySession, n)
+	for _, p := range managerBalancerParams {
+		if f.Has(p[0]) {
+			if err := setField(balancerFields, b, p[1], f.Get(p[0])); err != nil {
+				return err
 			}
 		}
 	}
@@ -296,39 +232,6 @@ func checkRedirects(b *registry.Balancer) error {
 		}
 	}
 	return nil
-}
-
-// boolParam reads an httpd on/off form value: 1 or 0 (also on, off).
-func boolParam(f url.Values, name string) (bool, error) {
-	switch f.Get(name) {
-	case "1", "on", "On":
-		return true, nil
-	case "0", "off", "Off":
-		return false, nil
-	}
-	return false, fmt.Errorf("%s=%q: want 0 or 1", name, f.Get(name))
-}
-
-func intParam(v, name string, lo, hi int) (int, error) {
-	// The page shows factors as httpd does ("1.00"); accept that form.
-	v = strings.TrimSuffix(strings.TrimSuffix(v, ".00"), ".0")
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%s %q: want a whole number in %d..%d", name, v, lo, hi)
-	}
-	return n, nil
-}
-
-func durationParam(v string) (time.Duration, error) {
-	v = strings.TrimSpace(v)
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("timeout %q: want seconds or a duration such as 30s", v)
-	}
-	return d, nil
 }
 
 // humanSize formats a byte count as httpd's apr_strfsize does ("1.2M").

@@ -1,7 +1,10 @@
 package admin
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
@@ -34,10 +37,14 @@ type VhostView struct {
 // ContextView is one application context of a node; Requests counts the
 // requests in flight to it.
 type ContextView struct {
-	Path     string `json:"path"`
-	Vhost    int    `json:"vhost"`
-	State    string `json:"state"`
-	Requests int64  `json:"requests"`
+	ID       int      `json:"id"`
+	Node     string   `json:"node"` // the node's JVMRoute
+	Balancer string   `json:"balancer"`
+	Aliases  []string `json:"aliases"`
+	Path     string   `json:"path"`
+	Vhost    int      `json:"vhost"`
+	State    string   `json:"state"`
+	Requests int64    `json:"requests"`
 }
 
 func nodeView(n *registry.Node, now time.Time) NodeView {
@@ -59,11 +66,24 @@ func nodeView(n *registry.Node, now time.Time) NodeView {
 			v.Vhosts = append(v.Vhosts, VhostView{ID: h.Vhost, Aliases: n.Aliases(h.Vhost)})
 		}
 	}
-	for _, c := range n.Contexts {
-		v.Contexts = append(v.Contexts, ContextView{Path: c.Path, Vhost: c.Vhost, State: c.State.String(), Requests: c.Requests.Load()})
-	}
+	v.Contexts = append(v.Contexts, contextViews(n)...)
 	return v
 }
+
+func contextViews(n *registry.Node) []ContextView {
+	out := make([]ContextView, 0, len(n.Contexts))
+	for _, c := range n.Contexts {
+		aliases := n.Aliases(c.Vhost)
+		if aliases == nil {
+			aliases = []string{}
+		}
+		out = append(out, ContextView{ID: c.ID, Node: n.JVMRoute, Balancer: n.Balancer, Aliases: aliases,
+			Path: c.Path, Vhost: c.Vhost, State: c.State.String(), Requests: c.Requests.Load()})
+	}
+	return out
+}
+
+var errNoNode = errors.New("admin: no such node")
 
 func (h *Handler) apiNodes(w http.ResponseWriter, _ *http.Request) {
 	snap := h.store.Load()
@@ -78,8 +98,81 @@ func (h *Handler) apiNodes(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) apiNode(w http.ResponseWriter, r *http.Request) {
 	n := h.store.Load().Node(r.PathValue("route"))
 	if n == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no node with JVMRoute " + r.PathValue("route")})
+		writeError(w, r, fmt.Errorf("%w with JVMRoute %q", errNoNode, r.PathValue("route")))
 		return
 	}
 	writeJSON(w, http.StatusOK, nodeView(n, h.now()))
+}
+
+func (h *Handler) apiContexts(w http.ResponseWriter, _ *http.Request) {
+	out := []ContextView{}
+	for _, n := range h.store.Load().Nodes() {
+		out = append(out, contextViews(n)...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"contexts": out})
+}
+
+// contextActions are the states POST .../contexts/{id}/{action} sets, as
+// mod_cluster_manager's Enable, Disable and Stop links do.
+var contextActions = map[string]registry.ContextState{
+	"enable": registry.ContextEnabled, "disable": registry.ContextDisabled, "stop": registry.ContextStopped,
+}
+
+// apiContextAction sets the state of one context of a node, named by its
+// row id or its path (a path names every context of the node with that
+// path, one per virtual host). The node's next ENABLE-APP, DISABLE-APP or
+// STOP-APP sets it again: MCMP owns contexts, so these changes are not
+// kept in the state file.
+func (h *Handler) apiContextAction(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	state, ok := contextActions[action]
+	if !ok {
+		writeProblem(w, r, http.StatusNotFound, "unknown context action "+strconv.Quote(action)+" (want enable, disable or stop)")
+		return
+	}
+	if !h.write(w, r, nil) {
+		return
+	}
+	route, key := r.PathValue("route"), r.PathValue("id")
+	var changed []ContextView
+	var audits []string
+	_, err := h.store.Update(func(d *registry.Draft) error {
+		n := d.Node(route)
+		if n == nil || n.Removed {
+			return fmt.Errorf("%w with JVMRoute %q", errNoNode, route)
+		}
+		nn := n.Clone()
+		for i, c := range nn.Contexts {
+			if strconv.Itoa(c.ID) != key && c.Path != key && c.Path != "/"+key {
+				continue
+			}
+			cc := *c
+			if cc.State != state {
+				audits = append(audits, "context "+c.Path+" state "+c.State.String()+" → "+state.String())
+			}
+			cc.State = state
+			nn.Contexts[i] = &cc
+		}
+		if err := d.PutNode(nn); err != nil {
+			return err
+		}
+		for _, c := range contextViews(nn) {
+			if strconv.Itoa(c.ID) == key || c.Path == key || c.Path == "/"+key {
+				changed = append(changed, c)
+			}
+		}
+		if len(changed) == 0 {
+			return fmt.Errorf("%w: node %s has no context %q (give its id or path)", errNoNode, route, key)
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	n := h.store.Load().Node(route)
+	for _, a := range audits {
+		h.auditLine(r, "context "+action, n.Balancer, n.JVMRoute, a)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"contexts": changed})
 }

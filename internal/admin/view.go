@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,21 +22,34 @@ type BalancerView struct {
 	TimeoutSeconds   float64      `json:"timeout"`
 	Paths            []string     `json:"paths"`
 	Members          []MemberView `json:"members"`
+	// Contexts are the MCMP contexts of the balancer's nodes (empty for
+	// configured balancers).
+	Contexts []ContextView `json:"contexts"`
+	// Counters since start (see docs/metrics.md).
+	StickyHits   uint64 `json:"sticky_hits"`
+	StickyMisses uint64 `json:"sticky_misses"`
+	Failovers    uint64 `json:"failovers"`
+	Queued       uint64 `json:"queued"`
+	Unavailable  uint64 `json:"unavailable"`
 }
 
 // MemberView is one member with its counters. Status holds the flag
 // letters in effect (D S I H N, plus E while the member is in error);
 // StatusText the httpd words ("Ok", "Err", "Dis"...).
 type MemberView struct {
-	Name                     string  `json:"name"`
-	Scheme                   string  `json:"scheme"`
-	Hostname                 string  `json:"hostname"`
-	Port                     string  `json:"port"`
-	Route                    string  `json:"route"`
-	Redirect                 string  `json:"redirect"`
-	LoadFactor               int     `json:"loadfactor"`
-	LBSet                    int     `json:"lbset"`
-	Status                   string  `json:"status"`
+	Balancer   string `json:"balancer"`
+	Name       string `json:"name"`
+	Scheme     string `json:"scheme"`
+	Hostname   string `json:"hostname"`
+	Port       string `json:"port"`
+	Route      string `json:"route"`
+	Redirect   string `json:"redirect"`
+	LoadFactor int    `json:"loadfactor"`
+	LBSet      int    `json:"lbset"`
+	Status     string `json:"status"`
+	// State is one word for the member's condition, most severe first:
+	// stopped, disabled, error, hcfail, draining, standby or ok.
+	State                    string  `json:"state"`
 	StatusText               string  `json:"status_text"`
 	Usable                   bool    `json:"usable"`
 	Elected                  uint64  `json:"elected"`
@@ -50,6 +64,18 @@ type MemberView struct {
 	TimeoutSeconds           float64 `json:"timeout"`
 	SMax                     int     `json:"smax"`
 	TTLSeconds               float64 `json:"ttl"`
+	// StatusSince is when the operator flags last changed (RFC 3339).
+	StatusSince string `json:"status_since,omitempty"`
+	// CheckedAt is when the active health check last ran (RFC 3339), and
+	// CheckFailed whether that run failed; absent without a check.
+	CheckedAt   string `json:"checked_at,omitempty"`
+	CheckFailed bool   `json:"check_failed"`
+	// Load is what an MCMP node last reported (-1 broken, 0 standby,
+	// 1..100); absent for configured members.
+	Load *int32 `json:"load,omitempty"`
+	// Responses counts the member's responses by status class: [0] other,
+	// [1] 1xx ... [5] 5xx.
+	Responses [6]uint64 `json:"responses"`
 }
 
 // viewOf describes b at now; snap supplies the routes.
@@ -58,7 +84,9 @@ func viewOf(snap *registry.Snapshot, b *registry.Balancer, now time.Time) Balanc
 		Name: b.Name, Source: b.Source.String(), LBMethod: b.LBMethod.String(),
 		StickySession: b.StickySession, StickySessionSep: string(b.StickySessionSep),
 		NoFailover: b.NoFailover, MaxAttempts: b.EffectiveMaxAttempts(), TimeoutSeconds: b.Timeout.Seconds(),
-		Members: make([]MemberView, 0, len(b.Members)),
+		Members: make([]MemberView, 0, len(b.Members)), Contexts: []ContextView{},
+		StickyHits: b.Stats.StickyHits.Load(), StickyMisses: b.Stats.StickyMisses.Load(),
+		Failovers: b.Stats.Failovers.Load(), Queued: b.Stats.Queued.Load(), Unavailable: b.Stats.Unavailable.Load(),
 	}
 	if v.StickySession == nil {
 		v.StickySession = []string{}
@@ -69,7 +97,20 @@ func viewOf(snap *registry.Snapshot, b *registry.Balancer, now time.Time) Balanc
 		}
 	}
 	for _, m := range b.Members {
-		v.Members = append(v.Members, memberView(m, now))
+		mv := memberView(m, now)
+		mv.Balancer = b.Name
+		if b.Source == registry.SourceMCMP {
+			l := m.Stats.Load.Load()
+			mv.Load = &l
+		}
+		v.Members = append(v.Members, mv)
+	}
+	if b.Source == registry.SourceMCMP {
+		for _, n := range snap.Nodes() {
+			if n.Balancer == b.Name && !n.Removed {
+				v.Contexts = append(v.Contexts, contextViews(n)...)
+			}
+		}
 	}
 	return v
 }
@@ -87,8 +128,19 @@ func memberView(m *registry.Member, now time.Time) MemberView {
 		TimeoutSeconds: m.Timeout.Seconds(), SMax: m.SMax, TTLSeconds: m.TTL.Seconds(),
 	}
 	mv.Status, mv.StatusText = status(m, now)
+	mv.State = stateWord(m, now)
 	if t := m.Stats.ErrorTime.Load(); t != 0 {
 		mv.ErrorTime = time.Unix(0, t).UTC().Format(time.RFC3339)
+	}
+	if !m.StatusSince.IsZero() {
+		mv.StatusSince = m.StatusSince.UTC().Format(time.RFC3339)
+	}
+	if t := m.Stats.CheckedAt.Load(); t != 0 {
+		mv.CheckedAt = time.Unix(0, t).UTC().Format(time.RFC3339)
+		mv.CheckFailed = m.Stats.CheckFailed.Load()
+	}
+	for i := range mv.Responses {
+		mv.Responses[i] = m.Stats.Responses.Class(i)
 	}
 	return mv
 }
@@ -122,3 +174,25 @@ func status(m *registry.Member, now time.Time) (letters, words string) {
 	add(m.Stats.HCFail.Load(), "C", "HcFl")
 	return strings.Join(l, ""), strings.Join(w, " ")
 }
+
+// stateWord names the member's most severe condition, for the console's
+// colours: stopped, disabled, error, hcfail, draining, standby or ok.
+func stateWord(m *registry.Member, now time.Time) string {
+	switch {
+	case m.Status.Has(registry.StatusStopped):
+		return "stopped"
+	case m.Disabled(now.UnixNano()):
+		return "disabled"
+	case inError(m):
+		return "error"
+	case m.Stats.HCFail.Load():
+		return "hcfail"
+	case m.Status.Has(registry.StatusDrain):
+		return "draining"
+	case m.Status.Has(registry.StatusHotStandby):
+		return "standby"
+	}
+	return "ok"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
