@@ -46,6 +46,8 @@ type server struct {
 	tlsAddrs     []string
 	adminAddr    string
 	managerAddr  string
+	admin        *admin.Handler                // nil without an admin listener
+	baseline     atomic.Pointer[config.Config] // the configuration as loaded (ctl diff compares with it)
 }
 
 // clientListener is a client listener with the proxy server that serves it.
@@ -70,7 +72,8 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 			s.closeListeners()
 		}
 	}()
-	if _, err := applyConfig(s.store, cfg, time.Now()); err != nil {
+	s.baseline.Store(cfg)
+	if _, err := applyConfig(s.store, cfg, time.Now(), loadRuntimeState(cfg.Admin.StateFile, s.log), s.log); err != nil {
 		return nil, fmt.Errorf("load configuration into the registry: %w", err)
 	}
 	s.access, s.accessCloser, s.accessFile, err = openAccessLog(cfg.AccessLog, opts.stdout)
@@ -98,13 +101,9 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		extra["GET /mod_cluster_manager"] = s.mcmp.Page()
 	}
 	if cfg.Admin.Listen != "" {
-		l, err := net.Listen("tcp", cfg.Admin.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("admin listener: %w", err)
+		if err := s.startAdmin(cfg.Admin, extra, opts.version); err != nil {
+			return nil, err
 		}
-		s.listen(l, admin.New(s.store, admin.Options{Log: s.log, Version: opts.version, Extra: extra, Pprof: cfg.Admin.Pprof,
-			Listen: cfg.Admin.Listen, Hosts: cfg.Admin.Hosts}), cfg.Server.IdleTimeout)
-		s.adminAddr = l.Addr().String()
 	}
 	return s, nil
 }
@@ -374,11 +373,16 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		s.log.Error("configuration reload refused; the running configuration stays", "err", err)
 		return
 	}
-	snap, err := applyConfig(s.store, c, time.Now())
+	var runtime admin.Diff
+	if s.admin != nil {
+		runtime = s.admin.Diff() // the operators' changes, against the configuration being replaced
+	}
+	snap, err := applyConfig(s.store, c, time.Now(), runtime, s.log)
 	if err != nil {
 		s.log.Error("configuration reload refused; the running configuration stays", "err", err)
 		return
 	}
+	s.baseline.Store(c)
 	if len(s.tlsAddrs) > 0 {
 		if cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key); err != nil {
 			s.log.Error("TLS certificate not reloaded; the running one stays", "err", err)

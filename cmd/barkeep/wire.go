@@ -8,16 +8,20 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/internal/admin"
 	"github.com/barkeep-lb/barkeep/internal/config"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
 
 // applyConfig replaces the configuration-owned balancers and the routes of
-// store with those of c, in one update. Members that stay (same balancer,
-// same URL) keep their counters and error state.
-func applyConfig(store *registry.Store, c *config.Config, now time.Time) (*registry.Snapshot, error) {
-	return store.Update(func(d *registry.Draft) error {
+// store with those of c, in one update, then applies the operators'
+// runtime changes (see admin.Diff; changes that no longer apply are
+// logged and skipped). Members that stay (same balancer, same URL) keep
+// their counters and error state.
+func applyConfig(store *registry.Store, c *config.Config, now time.Time, runtime admin.Diff, log *slog.Logger) (*registry.Snapshot, error) {
+	var skipped []error
+	snap, err := store.Update(func(d *registry.Draft) error {
 		keep := map[string]bool{}
 		for _, cb := range c.Balancers {
 			if cur := d.Balancer(cb.Name); cur != nil && cur.Source == registry.SourceMCMP {
@@ -42,8 +46,27 @@ func applyConfig(store *registry.Store, c *config.Config, now time.Time) (*regis
 			routes = append(routes, routeOf(r))
 		}
 		d.SetRoutes(routes)
+		skipped = admin.ApplyDiff(d, runtime, now, config.MemberName)
 		return nil
 	})
+	if err == nil {
+		for _, e := range skipped {
+			log.Warn("runtime change not applied again", "err", e)
+		}
+	}
+	return snap, err
+}
+
+// baselineOf returns the configured balancers of c as the file describes
+// them, without runtime changes (what `barkeep ctl diff` compares with).
+func baselineOf(c *config.Config) []*registry.Balancer {
+	out := make([]*registry.Balancer, 0, len(c.Balancers))
+	for _, cb := range c.Balancers {
+		if b, err := balancerOf(c, cb, time.Time{}); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func balancerOf(c *config.Config, cb config.Balancer, now time.Time) (*registry.Balancer, error) {

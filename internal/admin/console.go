@@ -15,7 +15,7 @@ import (
 var consoleFS embed.FS
 
 var consolePage = template.Must(template.New("console.html").Funcs(template.FuncMap{
-	"size": humanSize,
+	"size": HumanSize,
 	"join": strings.Join,
 }).ParseFS(consoleFS, "console/console.html"))
 

@@ -19,7 +19,7 @@ import (
 var managerHTML string
 
 var managerPage = template.Must(template.New("manager").Funcs(template.FuncMap{
-	"size":    humanSize,
+	"size":    HumanSize,
 	"seconds": func(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) },
 	"join":    strings.Join,
 	"split":   strings.Fields,
@@ -234,8 +234,9 @@ func checkRedirects(b *registry.Balancer) error {
 	return nil
 }
 
-// humanSize formats a byte count as httpd's apr_strfsize does ("1.2M").
-func humanSize(n uint64) string {
+// HumanSize formats a byte count n as httpd's apr_strfsize does: "512",
+// "1.2K", "34M" (units of 1024 bytes).
+func HumanSize(n uint64) string {
 	const units = "KMGTPE"
 	if n < 973 {
 		return strconv.FormatUint(n, 10)

@@ -115,6 +115,41 @@ type Admin struct {
 	// localhost and the listen host: requests with another Host get 403
 	// (DNS rebinding). Default none.
 	Hosts []string `yaml:"hosts"`
+	// Tokens are bearer tokens for the admin listener; with any, every
+	// request but /healthz must send one ("Authorization: Bearer <token>",
+	// or a browser's Basic password) and changes need the operator role.
+	// Default none: anything that can connect may read and change.
+	Tokens []AdminToken `yaml:"tokens"`
+	// TLS serves the admin listener over HTTPS; with ClientCA a client
+	// certificate signed by it is required (mTLS).
+	TLS AdminTLS `yaml:"tls"`
+	// StateFile keeps runtime changes made through the API, the console
+	// and the balancer-manager to configured balancers, rewritten
+	// atomically after each change and applied again at start and after a
+	// reload; default "" (changes last until the next restart or reload).
+	StateFile string `yaml:"state_file"`
+}
+
+// AdminToken is one bearer token of the admin listener.
+type AdminToken struct {
+	// Name identifies the holder in the audit log; required.
+	Name string `yaml:"name"`
+	// Token is the secret itself, at least 16 characters; required.
+	Token string `yaml:"token"`
+	// Role is read (reads only) or operator (reads and changes); default
+	// read.
+	Role string `yaml:"role"`
+}
+
+// AdminTLS holds PEM file names for the admin listener, and the role of a
+// client certificate.
+type AdminTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+	// ClientRole is the role of a verified client certificate (read or
+	// operator); default operator.
+	ClientRole string `yaml:"client_role"`
 }
 
 // Manager configures the MCMP manager listener (mod_cluster's

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -70,6 +71,7 @@ func (c *Config) validate() []Problem {
 			v.fail(fmt.Sprintf("admin.hosts[%d]", i), "%q is not a host name (no port, no scheme)", h)
 		}
 	}
+	v.admin()
 	v.tls()
 	v.manager()
 	if c.Server.MaxHeaderFields < 1 {
@@ -113,6 +115,47 @@ func (c *Config) validate() []Problem {
 	}
 	v.routes(names)
 	return v.problems
+}
+
+func (v *validator) admin() {
+	a := &v.c.Admin
+	names := map[string]bool{}
+	for i, t := range a.Tokens {
+		f := fmt.Sprintf("admin.tokens[%d]", i)
+		switch {
+		case t.Name == "":
+			v.fail(f+".name", "every token needs a name (the audit log shows it)")
+		case names[t.Name]:
+			v.fail(f+".name", "token name %q is already used", t.Name)
+		}
+		names[t.Name] = true
+		if len(t.Token) < 16 {
+			v.fail(f+".token", "a token needs at least 16 characters")
+		}
+		if t.Role != "" && t.Role != "read" && t.Role != "operator" {
+			v.fail(f+".role", "%q: want read or operator", t.Role)
+		}
+	}
+	t := &a.TLS
+	if t.Cert != "" || t.Key != "" || t.ClientCA != "" {
+		for _, f := range []struct{ field, path string }{{"admin.tls.cert", t.Cert}, {"admin.tls.key", t.Key}, {"admin.tls.client_ca", t.ClientCA}} {
+			if f.path == "" && f.field != "admin.tls.client_ca" {
+				v.fail(f.field, "an HTTPS admin listener needs a certificate and its key")
+			} else if f.path != "" {
+				if _, err := os.Stat(f.path); err != nil {
+					v.fail(f.field, "%v", err)
+				}
+			}
+		}
+	}
+	if r := t.ClientRole; r != "" && r != "read" && r != "operator" {
+		v.fail("admin.tls.client_role", "%q: want read or operator", r)
+	}
+	if a.StateFile != "" {
+		if st, err := os.Stat(filepath.Dir(a.StateFile)); err != nil || !st.IsDir() {
+			v.fail("admin.state_file", "directory %s does not exist", filepath.Dir(a.StateFile))
+		}
+	}
 }
 
 func (v *validator) tls() {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/barkeep-lb/barkeep/internal/admin"
+	"github.com/barkeep-lb/barkeep/internal/registry"
+)
+
+// ctlRun runs "barkeep ctl --admin adminURL args..." and returns its exit
+// status and output.
+func ctlRun(t *testing.T, adminURL string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"ctl", "--admin", adminURL}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const ctlConfig = `listen: ["127.0.0.1:0"]
+admin:
+  listen: "127.0.0.1:0"
+%s
+access_log: {path: off}
+balancers:
+  - name: web
+    members:
+      - {url: "http://127.0.0.1:9001", route: r0}
+      - {url: "http://127.0.0.1:9002", route: r1}
+      - {url: "http://127.0.0.1:9003", route: r2, status: H}
+routes:
+  - {path: /, balancer: web}
+`
+
+func TestCtlListsAsTableAndJSON(t *testing.T) {
+	s := startServer(t, fmt.Sprintf(ctlConfig, ""))
+	adminURL := "http://" + s.adminAddr
+	code, out, errs := ctlRun(t, adminURL, "members")
+	if code != 0 {
+		t.Fatalf("ctl members: exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !regexp.MustCompile(`^BALANCER\s+ROUTE\s+MEMBER\s+STATUS`).MatchString(lines[0]) {
+		t.Fatalf("ctl members table:\n%s", out)
+	}
+	if !regexp.MustCompile(`^web\s+r2\s+http://127\.0\.0\.1:9003\s+Ok Stby\s+H\s+1\s+0`).MatchString(lines[3]) {
+		t.Errorf("row of r2: %q", lines[3])
+	}
+	code, out, _ = ctlRun(t, adminURL, "members", "web", "-o", "json")
+	var res struct{ Members []admin.MemberView }
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || len(res.Members) != 3 || res.Members[1].Route != "r1" {
+		t.Fatalf("ctl members -o json: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"balancers"}, {"nodes"}, {"contexts"}, {"diff"}} {
+		if code, out, errs := ctlRun(t, adminURL, args...); code != 0 || out == "" {
+			t.Errorf("ctl %v: exit %d, %q %q", args, code, out, errs)
+		}
+	}
+	if _, out, _ := ctlRun(t, adminURL, "balancers"); !regexp.MustCompile(`(?m)^web\s+config\s+byrequests\s+3\s+3\s+JSESSIONID\|jsessionid\s+/$`).MatchString(out) {
+		t.Errorf("ctl balancers:\n%s", out)
+	}
+	if code, _, errs := ctlRun(t, adminURL, "members", "nowhere"); code != 1 || !strings.Contains(errs, "404") {
+		t.Errorf("unknown balancer: exit %d %q", code, errs)
+	}
+	if code, _, errs := ctlRun(t, adminURL, "drain", "r9"); code != 2 || !strings.Contains(errs, `no member "r9"`) {
+		t.Errorf("unknown member: exit %d %q", code, errs)
+	}
+	if code, _, _ := ctlRun(t, adminURL, "members", "-o", "yaml"); code != 2 {
+		t.Errorf("-o yaml: exit %d, want 2", code)
+	}
+}
+
+// TestCtlChangesSurviveRestart: changes made with ctl are in the state
+// file, applied again when barkeep starts on the same configuration, and
+// ctl diff shows them before and after.
+func TestCtlChangesSurviveRestart(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.json")
+	cfg := fmt.Sprintf(ctlConfig, fmt.Sprintf("  state_file: %q", state))
+	s, stop := serveCtl(t, cfg)
+	adminURL := "http://" + s.adminAddr
+	if code, out, errs := ctlRun(t, adminURL, "drain", "r0"); code != 0 || !strings.Contains(out, "Drn") {
+		t.Fatalf("ctl drain r0: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := ctlRun(t, adminURL, "set-loadfactor", "web/r1", "5"); code != 0 || !regexp.MustCompile(`\s5\s+0\s*$`).MatchString(out) {
+		t.Fatalf("ctl set-loadfactor: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, _ := ctlRun(t, adminURL, "set-loadfactor", "r1", "500"); code != 2 {
+		t.Fatalf("loadfactor 500: exit %d, want 2", code)
+	}
+	want := []string{"balancer web", `~ member http://127.0.0.1:9001 status: "" → N`, "~ member http://127.0.0.1:9002 loadfactor: 1 → 5"}
+	_, diff, _ := ctlRun(t, adminURL, "diff")
+	for _, w := range want {
+		if !strings.Contains(diff, w) {
+			t.Errorf("ctl diff lacks %q:\n%s", w, diff)
+		}
+	}
+	stop()
+
+	s2, _ := serveCtl(t, cfg)
+	b := s2.store.Load().Balancer("web")
+	if b.ByRoute("r0").Status != registry.StatusDrain || b.ByRoute("r1").LoadFactor != 5 {
+		t.Fatalf("after restart: r0 %q, r1 loadfactor %d; want N and 5", b.ByRoute("r0").Status, b.ByRoute("r1").LoadFactor)
+	}
+	_, diff2, _ := ctlRun(t, "http://"+s2.adminAddr, "diff")
+	if diff2 != diff {
+		t.Errorf("ctl diff after restart:\n%s\nbefore:\n%s", diff2, diff)
+	}
+	if code, _, _ := ctlRun(t, "http://"+s2.adminAddr, "enable", "r0"); code != 0 {
+		t.Fatal("enable r0")
+	}
+	if _, out, _ := ctlRun(t, "http://"+s2.adminAddr, "diff", "-o", "json"); strings.Contains(out, "9001") {
+		t.Errorf("r0 enabled again is no difference:\n%s", out)
+	}
+}
+
+func TestCtlTokens(t *testing.T) {
+	tokens := `  tokens:
+    - {name: grafana, token: "read-read-read-read", role: read}
+    - {name: alice, token: "oper-oper-oper-oper", role: operator}`
+	s := startServer(t, fmt.Sprintf(ctlConfig, tokens))
+	adminURL := "http://" + s.adminAddr
+	if code, _, errs := ctlRun(t, adminURL, "members"); code != 1 || !strings.Contains(errs, "401") {
+		t.Errorf("no token: exit %d %q", code, errs)
+	}
+	if code, _, _ := ctlRun(t, adminURL, "--token", "read-read-read-read", "members"); code != 0 {
+		t.Errorf("read token listing: exit %d", code)
+	}
+	if code, _, errs := ctlRun(t, adminURL, "--token", "read-read-read-read", "drain", "r0"); code != 1 || !strings.Contains(errs, "403") {
+		t.Errorf("read token draining: exit %d %q", code, errs)
+	}
+	t.Setenv("BARKEEP_TOKEN", "oper-oper-oper-oper")
+	if code, _, errs := ctlRun(t, adminURL, "drain", "r0"); code != 0 {
+		t.Errorf("operator token from the environment: exit %d %q", code, errs)
+	}
+}
