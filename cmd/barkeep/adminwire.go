@@ -61,7 +61,7 @@ func (s *server) startAdmin(a config.Admin, extra map[string]http.Handler, versi
 		Log: s.log, Audit: s.log.With("component", "audit"), Version: version, Extra: extra, Pprof: a.Pprof,
 		Listen: a.Listen, Hosts: a.Hosts, Tokens: tokens, CertRole: certRole,
 		StatePath: a.StateFile, Baseline: func() []*registry.Balancer { return baselineOf(s.baseline.Load()) },
-		CanonicalMember: config.MemberName,
+		CanonicalMember: config.MemberName, MCMP: &s.mcmpCounts,
 	})
 	l, err := net.Listen("tcp", a.Listen)
 	if err != nil {

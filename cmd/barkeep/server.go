@@ -47,6 +47,7 @@ type server struct {
 	adminAddr    string
 	managerAddr  string
 	admin        *admin.Handler                // nil without an admin listener
+	mcmpCounts   admin.MessageCounts           // MCMP messages by type and result, for /metrics
 	baseline     atomic.Pointer[config.Config] // the configuration as loaded (ctl diff compares with it)
 }
 
@@ -202,7 +203,7 @@ func (s *server) startManager(m config.Manager, version string) error {
 	}
 	// Workers keep one connection open and send STATUS every 10 s: keep
 	// idle connections well beyond that.
-	s.listen(l, s.mcmp, max(s.cfg.Server.IdleTimeout, 2*time.Minute))
+	s.listen(l, s.mcmpCounts.Wrap(s.mcmp, mcmp.IsMCMP), max(s.cfg.Server.IdleTimeout, 2*time.Minute))
 	if a := m.Advertise; a != nil {
 		protocol := "http"
 		if m.TLS.Cert != "" {
@@ -374,8 +375,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		return
 	}
 	var runtime admin.Diff
-	if s.admin != nil {
-		runtime = s.admin.Diff() // the operators' changes, against the configuration being replaced
+	if s.admin != nil && s.cfg.Admin.StateFile != "" {
+		// Kept changes (httpd's BalancerPersist): the operators' changes
+		// against the configuration being replaced.
+		runtime = s.admin.Diff()
 	}
 	snap, err := applyConfig(s.store, c, time.Now(), runtime, s.log)
 	if err != nil {

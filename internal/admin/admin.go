@@ -79,6 +79,8 @@ type Options struct {
 	CanonicalMember func(string) (string, error)
 	// Explain, if set, answers /api/v1/explain (see ExplainFunc).
 	Explain ExplainFunc
+	// MCMP, if set, feeds barkeep_mcmp_messages_total.
+	MCMP *MessageCounts
 }
 
 // Handler serves the admin listener. Safe for concurrent use.
@@ -117,7 +119,7 @@ func New(store *registry.Store, opts Options) *Handler {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{store: store, now: h.now})
+		&collector{store: store, now: h.now, mcmp: opts.MCMP, version: h.version})
 
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -30,6 +30,7 @@ var ErrNonce = errors.New("admin: nonce missing or wrong; nothing changed")
 
 // pageData is what manager.html renders.
 type pageData struct {
+	Persist   bool // changes are kept in a state file
 	Version   string
 	Now       string
 	Message   string
@@ -64,7 +65,7 @@ func (h *Handler) manager(w http.ResponseWriter, r *http.Request) {
 		h.managerXML(w)
 		return
 	}
-	data := pageData{Version: h.version}
+	data := pageData{Version: h.version, Persist: h.statePath != ""}
 	bal, member := r.Form.Get("b"), r.Form.Get("w")
 	status := http.StatusOK
 	if hasChanges(r.Form) {
