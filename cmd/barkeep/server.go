@@ -24,6 +24,7 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/mcmp"
 )
 
 // server is one running barkeep built from one configuration: the
