@@ -13,7 +13,7 @@
 #                                      measured run (default: haproxy nginx httpd caddy caddy-hc)
 #   bench/run.sh summary FILE.tsv      re-print medians/ratios from a results file
 #
-# PEER: barkeep | barkeep-log | barkeep-big | goproxy | haproxy | nginx | httpd |
+# PEER: barkeep | barkeep-log | barkeep-big | goproxy | fasthttp-floor | haproxy | nginx | httpd |
 #   caddy | caddy-hc | direct | custom | h1proto-transport | h1proto-loop |
 #   h1proto-floor (measurement prototypes, see examples/h1proto/main.go)
 #   (any peers/<name>.{cfg,conf,Caddyfile} whose name starts with one of the
@@ -181,6 +181,7 @@ build_backend() {
 	mkdir -p "$BIN_DIR"
 	(cd "$BENCH_DIR/backend" && go build -o "$BIN_DIR/backend" .) || die "backend build failed"
 	(cd "$BENCH_DIR/examples/goproxy" && go build -o "$BIN_DIR/goproxy" .) || die "goproxy build failed"
+	(cd "$BENCH_DIR/examples/fasthttp-floor" && go build -o "$BIN_DIR/fasthttp-floor" .) || die "fasthttp-floor build failed"
 	(cd "$BENCH_DIR/examples/h1proto" && go build -o "$BIN_DIR/h1proto" .) || die "h1proto build failed"
 	(cd "$BENCH_DIR/.." && go build -o "$BIN_DIR/barkeep" ./cmd/barkeep) || die "barkeep build failed"
 }
@@ -226,8 +227,8 @@ start_backend() { # start_backend NAME ADDR ROUTE CPUS -> sets BE_PID (a child o
 start_peer() { # start_peer PEER STICKY -> sets PEER_PID
 	local peer=$1 sticky=$2 tmpl cfg kind
 	PEER_PID=
-	if [[ $peer == goproxy ]]; then
-		(export LISTEN BACKENDS=$B1,$B2; pin "$PROXY_CPUS" "$BIN_DIR/goproxy" >"$RUN/goproxy.log" 2>&1) &
+	if [[ $peer == goproxy || $peer == fasthttp-floor ]]; then
+		(export LISTEN BACKENDS=$B1,$B2; pin "$PROXY_CPUS" "$BIN_DIR/$peer" >"$RUN/$peer.log" 2>&1) &
 		PEER_PID=$!
 		return 0
 	fi

@@ -122,8 +122,11 @@ func (c *Checker) Run(ctx context.Context) error {
 			c.record(r, time.Now())
 		case <-timer.C:
 		case <-snap.Superseded():
+			prev := snap
 			snap = c.store.Load()
-			c.sync(snap, time.Now())
+			if !snap.SameBalancers(prev) { // context changes leave members alone
+				c.sync(snap, time.Now())
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -75,7 +76,7 @@ func serveLoop(tb testing.TB, h *proxy.Handler, raw string) func() {
 	}
 }
 
-func staticHandler(tb testing.TB) *proxy.Handler {
+func staticHandler(tb testing.TB, opts ...proxy.Options) *proxy.Handler {
 	store := registry.NewStore()
 	_, err := store.Update(func(d *registry.Draft) error {
 		d.SetRoutes([]*registry.Route{barRoute()})
@@ -84,7 +85,12 @@ func staticHandler(tb testing.TB) *proxy.Handler {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler)})
+	o := proxy.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Log = slog.New(slog.DiscardHandler)
+	h := proxy.New(store, o)
 	tb.Cleanup(h.CloseIdleConnections)
 	return h
 }
@@ -162,6 +168,8 @@ func TestRequestPathAllocations(t *testing.T) {
 		raw  string
 	}{
 		{"static route, sticky", staticHandler(t), benchRequest},
+		{"static route, access log", staticHandler(t, proxy.Options{AccessLog: proxy.NewAccessLog(io.Discard, proxy.Combined)}), benchRequest},
+		{"static route, JSON access log", staticHandler(t, proxy.Options{AccessLog: proxy.NewAccessLog(io.Discard, proxy.JSON)}), benchRequest},
 		{"mcmp context, sticky", mcmpHandler(t), benchRequest},
 		{"mcmp context, new session", mcmpHandler(t), strings.Replace(benchRequest, "Cookie: JSESSIONID=0123456789ABCDEF.node2\r\n", "", 1)},
 	} {

@@ -363,3 +363,23 @@ func TestSlowRequestBody(t *testing.T) {
 		t.Errorf("the member read %d complete bodies, want none", complete)
 	}
 }
+
+// TestHangDetect: with hang_detect, a frozen member is put in error state
+// once requests have waited that long for it while it answered nothing,
+// well before its own timeout (10 s here); its waiting requests go to the
+// other member and none fails.
+func TestHangDetect(t *testing.T) {
+	aAddr, a := memberProcess(t, "a")
+	b := pub(t, "b")
+	f := newFixtureWith(t, proxy.Options{HangDetect: 500 * time.Millisecond, HangWatch: 50 * time.Millisecond},
+		web(memberAt(aAddr, "a"), member(b, "b")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.h.Run(ctx)
+
+	out, stoppedAt := hangRun(t, f, a)
+	checkHangRun(t, out, stoppedAt, 1500*time.Millisecond)
+	if !f.member("a").InError(f.clock.Now().UnixNano()) {
+		t.Error("frozen member not in error state")
+	}
+}

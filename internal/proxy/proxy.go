@@ -283,8 +283,11 @@ func (h *Handler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-snap.Superseded():
+			prev := snap
 			snap = h.store.Load()
-			h.pool.prune(snap)
+			if !snap.SameBalancers(prev) { // context changes leave members alone
+				h.pool.prune(snap)
+			}
 		case <-watch:
 			h.watch(snap)
 		}
