@@ -47,6 +47,7 @@ func (a *ajpTransport) roundTrip(x *exchange) error {
 	if length == -2 {
 		length = 0
 	}
+	x.hdr = x.mresp
 	resp, err := a.t.Do(context.Background(), a.addr, fr, body, length)
 	if err != nil {
 		return err

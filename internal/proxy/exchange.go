@@ -65,7 +65,9 @@ type exchange struct {
 	bodyBuf  []byte
 	streamed bool // the body streams from the client: not replayable once read
 
-	// The member's response.
+	// The member's response. hdr holds its status line and headers: resp
+	// itself on the HTTP/1.x edge with an HTTP/1.1 member, else mresp.
+	hdr      *fasthttp.Response
 	mresp    *fasthttp.Response
 	mc       *memberConn
 	mbody    io.Reader

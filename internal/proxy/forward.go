@@ -38,7 +38,7 @@ func (x *exchange) forward(m *registry.Member) {
 		}
 		if err == nil {
 			x.fault = FaultNone
-			if status := x.mresp.StatusCode(); x.bal.FailOnStatus.Has(status) {
+			if status := x.hdr.StatusCode(); x.bal.FailOnStatus.Has(status) {
 				x.fail(m, "failonstatus", fmt.Errorf("status %d", status))
 			} else {
 				health.Succeed(m, x.h.now().UnixNano())
@@ -47,6 +47,9 @@ func (x *exchange) forward(m *registry.Member) {
 			return
 		}
 		x.release()
+		if x.hdr == x.resp {
+			x.resetResponse() // a failed attempt may have left a header there
+		}
 		fault, status := Classify(err)
 		x.fault = fault
 		x.judge(m, fault, err)
@@ -278,15 +281,21 @@ func (x *exchange) stripSession() {
 // headers without hop-by-hop ones, ProxyPassReverse applied, and the body,
 // either at hand or streamed through x (see Read).
 func (x *exchange) relay() {
-	mr, r := x.mresp, x.resp
+	mr, r := x.hdr, x.resp
 	x.status = mr.StatusCode()
 	if x.tunnel != nil {
 		x.switchProtocols()
 		return
 	}
-	r.SetStatusCode(x.status)
-	r.Header.SetStatusMessage(mr.Header.StatusMessage())
-	copyResponseHeaders(&r.Header, &mr.Header)
+	if mr == r {
+		// The header was read into the client's response: only take out
+		// what concerns the member's connection.
+		removeResponseHopByHop(&r.Header)
+	} else {
+		r.SetStatusCode(x.status)
+		r.Header.SetStatusMessage(mr.Header.StatusMessage())
+		copyResponseHeaders(&r.Header, &mr.Header)
+	}
 	if rt := x.target.Route; rt != nil {
 		x.reverse(rt)
 	}
@@ -309,14 +318,49 @@ func (x *exchange) relay() {
 		r.ImmediateHeaderFlush = true // the client sees the headers while the body comes
 	case mr.SkipBody || noBody(x.status):
 		r.SkipBody = true
-		if cl := mr.Header.ContentLength(); cl >= 0 {
+		if cl := mr.Header.ContentLength(); cl >= 0 && mr != r {
 			r.Header.SetContentLength(cl)
 		}
 	default:
 		body := mr.Body()
 		x.bytes = int64(len(body))
 		x.member.Stats.Read.Add(uint64(len(body)))
-		r.SetBody(body)
+		if mr != r {
+			r.SetBody(body)
+		}
+	}
+}
+
+// resetResponse clears the client's response of what a failed attempt
+// read into it, keeping the edge's settings.
+func (x *exchange) resetResponse() {
+	x.resp.Reset()
+	x.resp.Header.SetNoDefaultContentType(true)
+}
+
+// removeResponseHopByHop takes the hop-by-hop headers out of a member's
+// response read into the client's (see copyResponseHeaders for the list);
+// the member's Connection: close concerns its connection only.
+func removeResponseHopByHop(h *fasthttp.ResponseHeader) {
+	if conn := h.Peek(fasthttp.HeaderConnection); len(conn) > 0 {
+		for len(conn) > 0 {
+			var tok []byte
+			if i := bytes.IndexByte(conn, ','); i >= 0 {
+				tok, conn = bytes.TrimSpace(conn[:i]), conn[i+1:]
+			} else {
+				tok, conn = bytes.TrimSpace(conn), nil
+			}
+			if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+				h.DelBytes(tok)
+			}
+		}
+		h.Del(fasthttp.HeaderConnection)
+	}
+	h.ResetConnectionClose()
+	for _, name := range [...]string{"Keep-Alive", "Proxy-Connection", "Upgrade"} {
+		if len(h.Peek(name)) > 0 {
+			h.Del(name)
+		}
 	}
 }
 
@@ -326,6 +370,7 @@ func (x *exchange) relay() {
 // connection is taken over. The exchange finishes when the body is through.
 func (x *exchange) closeDelimited() {
 	r := x.resp
+	r.Header.Del(fasthttp.HeaderTransferEncoding)
 	r.Header.SetContentLength(-2) // no Content-Length, no Transfer-Encoding; Connection: close
 	x.hijacked = true
 	x.ctx.HijackSetNoResponse(true)

@@ -39,7 +39,15 @@ const maxStale = 4
 var errInterim = errors.New("proxy: too many interim (1xx) responses from the member")
 
 func (t *h1Transport) roundTrip(x *exchange) error {
+	// On the HTTP/1.x edge the member's response header is read straight
+	// into the client's response (as fasthttp's own proxying does), with
+	// a body small enough to be read whole; a streamed body is read
+	// through x.mresp, so the exchange can pass it on (see Read).
 	req, resp := x.req, x.mresp
+	if x.ctx != nil {
+		resp = x.resp
+	}
+	x.hdr = resp
 	if !t.reuse {
 		req.SetConnectionClose()
 	}
@@ -113,10 +121,14 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 			return &bodyError{err}
 		}
 	default:
-		resp.StreamBody = true
-		resp.ReadBody(br, 0) //nolint:errcheck // with StreamBody it only sets up the stream
-		x.streamFrom(resp.BodyStream(), mc, t.timeout, func(clean bool) {
-			resp.CloseBodyStream() //nolint:errcheck
+		body := x.mresp
+		if body != resp {
+			body.Header.SetContentLength(cl) // what the stream reads by
+		}
+		body.StreamBody = true
+		body.ReadBody(br, 0) //nolint:errcheck // with StreamBody it only sets up the stream
+		x.streamFrom(body.BodyStream(), mc, t.timeout, func(clean bool) {
+			body.CloseBodyStream() //nolint:errcheck
 			t.hc.ReleaseReader(br)
 			if clean && !closeConn {
 				mc.done(time.Now().UnixNano())

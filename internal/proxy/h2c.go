@@ -63,6 +63,7 @@ func (c *h2cTransport) roundTrip(x *exchange) error {
 		hr.Body = io.NopCloser(bytes.NewReader(req.Body()))
 		hr.ContentLength = int64(len(req.Body()))
 	}
+	x.hdr = x.mresp
 	resp, err := c.t.RoundTrip(hr)
 	if err != nil {
 		return err

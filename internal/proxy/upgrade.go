@@ -26,8 +26,12 @@ type tunnel struct {
 // closes. The exchange finishes when the tunnel does.
 func (x *exchange) switchProtocols() {
 	r := x.resp
-	r.SetStatusCode(fasthttp.StatusSwitchingProtocols)
-	copyResponseHeaders(&r.Header, &x.mresp.Header)
+	if x.hdr != r {
+		r.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+		copyResponseHeaders(&r.Header, &x.hdr.Header)
+	} else {
+		removeResponseHopByHop(&r.Header)
+	}
 	r.Header.Set(fasthttp.HeaderConnection, "Upgrade")
 	r.Header.Set(fasthttp.HeaderUpgrade, "websocket")
 	t := x.tunnel
