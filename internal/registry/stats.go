@@ -47,18 +47,20 @@ type Stats struct {
 	// request path pays one atomic add for each.
 
 	// Latency holds the time of each attempt that got a response: from
-	// choosing the member to the end of the member's response body (or the
-	// failure that cut it). The request path observes it once per such
-	// attempt, where it gives back the member's Busy slot.
+	// choosing the member for the attempt (proxy exchange.forward sets
+	// attemptAt) to the end of the member's response body or the failure
+	// that cut it (observed in exchange.memberDone).
 	Latency Histogram
-	// ErrorsByClass splits Errors by cause: the request path adds the
-	// class of the fault (connect, reset, timeout, response) wherever it
-	// adds 1 to Errors, and ErrorStatus when a failonstatus status puts
-	// the member in error.
+	// ErrorsByClass splits Errors by cause: proxy exchange.judge adds the
+	// class of every fault but the client's (connect; reset and aborted
+	// bodies; timeout and hung; response), the body reader adds reset for
+	// an aborted response, and exchange.forward adds ErrorStatus when a
+	// failonstatus status puts the member in error; each of those also
+	// adds 1 to Errors.
 	ErrorsByClass ErrorCounts
 	// Responses counts the member's responses by status class (1xx..5xx),
-	// the status as the member sent it; the request path adds one when the
-	// member's response header has been read.
+	// the status as the member sent it; proxy exchange.forward adds one
+	// when an attempt's response header has been read.
 	Responses StatusCounts
 	// CheckedAt is when the active health check last ran, in Unix
 	// nanoseconds (0: never); CheckFailed whether that run failed. The
@@ -76,21 +78,21 @@ type BalancerStats struct {
 	// The counters below feed /metrics only; one atomic add each on the
 	// request path, where the request's fate is known.
 
-	// StickyHits counts requests whose session route named a member that
-	// took the request (the route's member itself).
-	StickyHits atomic.Uint64
-	// StickyMisses counts requests carrying a session route that did not go
-	// to that route's member: unknown route, or its member unusable (then
-	// its redirect, a failover or a 503 served it).
+	// StickyHits counts requests with a session route that the route's
+	// member answered; StickyMisses those answered by another member (its
+	// redirect, a failover) or by nobody (an error, a 503). Counted once
+	// per request when its fate is known (proxy exchange.countSticky, from
+	// exchange.forward and exchange.unavailable).
+	StickyHits   atomic.Uint64
 	StickyMisses atomic.Uint64
-	// Failovers counts requests that went to another member after an
-	// attempt failed (each retry adds one).
+	// Failovers counts attempts sent to another member after one failed
+	// (proxy exchange.forward, one per retry).
 	Failovers atomic.Uint64
-	// Queued counts requests that had to wait for a usable member or a
-	// free slot (the balancer's timeout, httpd's wait for a worker).
+	// Queued counts requests that waited for a usable member or a free
+	// slot (proxy exchange.wait, with the balancer's timeout).
 	Queued atomic.Uint64
 	// Unavailable counts requests answered 503 because no member could
-	// take them (after any wait).
+	// take them, after any wait (proxy exchange.unavailable).
 	Unavailable atomic.Uint64
 
 	waiters atomic.Int64                  // requests waiting for a member
