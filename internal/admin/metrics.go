@@ -127,9 +127,7 @@ func (c *collector) collectMember(ch chan<- prometheus.Metric, b *registry.Balan
 	var classified uint64
 	for _, cl := range registry.ErrorClasses() {
 		n := s.ErrorsByClass.Get(cl)
-		if cl != registry.ErrorStatus {
-			classified += n
-		}
+		classified += n
 		counter(descErrors, n, with(cl.String())...)
 	}
 	// Errors counted before the request path classified them.

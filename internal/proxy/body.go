@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/registry"
 )
 
 // BodyRate bounds how slowly a client may send its request body (httpd's
@@ -117,6 +119,7 @@ func (x *exchange) Read(p []byte) (int, error) {
 	case err != nil:
 		x.aborted = true
 		x.fault = FaultAbort
+		x.member.Stats.ErrorsByClass.Add(registry.ErrorReset)
 		x.fail(x.member, "response aborted", err)
 		x.memberDone()
 	}

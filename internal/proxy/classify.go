@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"github.com/barkeep-lb/barkeep/internal/registry"
 	"io"
 	"net"
 	"net/http"
@@ -59,6 +60,23 @@ func (f Fault) String() string {
 		return faultNames[f]
 	}
 	return "fault?"
+}
+
+// errorClass is the fault's class in the per-class error counters
+// (registry.Stats.ErrorsByClass); false for faults that are not the
+// member's (none, client).
+func (f Fault) errorClass() (registry.ErrorClass, bool) {
+	switch f {
+	case FaultConnect:
+		return registry.ErrorConnect, true
+	case FaultReset, FaultAbort:
+		return registry.ErrorReset, true
+	case FaultTimeout, FaultHung:
+		return registry.ErrorTimeout, true
+	case FaultResponse:
+		return registry.ErrorResponse, true
+	}
+	return 0, false
 }
 
 // MarksError reports whether the fault puts the member in error state.

@@ -50,15 +50,16 @@ type exchange struct {
 	forced bool   // only the session's member (or its redirect) may serve
 
 	// The attempts.
-	member   *registry.Member
-	row      *registry.ContextRef // MCMP context row of the chosen member
-	counted  *registry.Context    // context this request counts as in flight on
-	busy     *registry.Member     // member whose slot this request holds
-	retries  int
-	triedBuf [4]*registry.Member
-	tried    []*registry.Member
-	skipBuf  [maxFull + 4]*registry.Member
-	hung     bool // the current member was judged hung by this request
+	member    *registry.Member
+	row       *registry.ContextRef // MCMP context row of the chosen member
+	counted   *registry.Context    // context this request counts as in flight on
+	busy      *registry.Member     // member whose slot this request holds
+	retries   int
+	triedBuf  [4]*registry.Member
+	tried     []*registry.Member
+	skipBuf   [maxFull + 4]*registry.Member
+	hung      bool      // the current member was judged hung by this request
+	attemptAt time.Time // when the current member was chosen: Stats.Latency starts here
 
 	// The request body.
 	body     reqBody
@@ -263,7 +264,24 @@ func (x *exchange) release() {
 // Requests= counts), even while the client is still reading.
 func (x *exchange) memberDone() {
 	x.mdone = true
+	if x.member != nil && !x.attemptAt.IsZero() {
+		x.member.Stats.Latency.Observe(x.h.now().Sub(x.attemptAt))
+	}
 	x.release()
+}
+
+// countSticky counts a request with a session route, once its fate is
+// known, as a sticky hit (m, the member that answered, is the route's
+// member) or a miss (its redirect, another member, or none: m nil).
+func (x *exchange) countSticky(m *registry.Member) {
+	if x.sticky == "" {
+		return
+	}
+	if m != nil && m.Route == x.sticky {
+		x.bal.Stats.StickyHits.Add(1)
+	} else {
+		x.bal.Stats.StickyMisses.Add(1)
+	}
 }
 
 // wait looks for a usable member with a free slot until the balancer's
@@ -275,6 +293,7 @@ func (x *exchange) wait() *registry.Member {
 		// Wake when a member slot frees up, and every poll interval for
 		// members whose retry or check period ends.
 		bs := x.bal.Stats
+		bs.Queued.Add(1)
 		freed := bs.Wait()
 		defer bs.Done()
 		deadline := x.start.Add(x.bal.Timeout)
@@ -324,6 +343,8 @@ func (x *exchange) unavailable() {
 	if next > 0 {
 		secs = max(1, int((next+time.Second-1)/time.Second))
 	}
+	x.bal.Stats.Unavailable.Add(1)
+	x.countSticky(nil)
 	x.resp.Header.Set("Retry-After", strconv.Itoa(secs))
 	x.answer(fasthttp.StatusServiceUnavailable, "no usable member in balancer "+x.bal.Name)
 }

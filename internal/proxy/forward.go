@@ -24,6 +24,7 @@ func (x *exchange) forward(m *registry.Member) {
 	x.prepare()
 	for {
 		x.member = m
+		x.attemptAt = x.h.now()
 		x.aim(m)
 		m.Stats.Elected.Add(1)
 		if x.row != nil {
@@ -37,8 +38,12 @@ func (x *exchange) forward(m *registry.Member) {
 			}
 		}
 		if err == nil {
+			x.countSticky(m)
 			x.fault = FaultNone
-			if status := x.hdr.StatusCode(); x.bal.FailOnStatus.Has(status) {
+			status := x.hdr.StatusCode()
+			m.Stats.Responses.Add(status)
+			if x.bal.FailOnStatus.Has(status) {
+				m.Stats.ErrorsByClass.Add(registry.ErrorStatus)
 				x.fail(m, "failonstatus", fmt.Errorf("status %d", status))
 			} else {
 				health.Succeed(m, x.h.now().UnixNano())
@@ -55,6 +60,7 @@ func (x *exchange) forward(m *registry.Member) {
 		x.judge(m, fault, err)
 		next := x.retryMember(fault)
 		if next == nil {
+			x.countSticky(nil)
 			if fault != FaultClient || status != StatusClientClosedRequest {
 				x.answer(status, "")
 			} else {
@@ -67,6 +73,7 @@ func (x *exchange) forward(m *registry.Member) {
 		}
 		x.tried = append(x.tried, m)
 		x.retries++
+		x.bal.Stats.Failovers.Add(1)
 		m = next
 	}
 }
@@ -78,6 +85,9 @@ func (x *exchange) forward(m *registry.Member) {
 // member, not a slow request). Once m is in error state, its other
 // waiting requests withdraw within awaitTick and go elsewhere.
 func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
+	if c, ok := fault.errorClass(); ok {
+		m.Stats.ErrorsByClass.Add(c) // every fault but the client's adds to Errors below
+	}
 	switch fault {
 	case FaultClient:
 		return
