@@ -118,6 +118,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("live update and drain click: %v", err)
 	}
+	// The explain form: a session for the draining oak still goes to oak.
+	err = chromedp.Do(tctx,
+		chromedp.SetValue(chromedp.CSS(`#explain input[name="url"]`), "/bar/"),
+		chromedp.SetValue(chromedp.CSS(`#explain input[name="cookie"]`), "JSESSIONID=abc.oak"),
+		chromedp.Click(chromedp.CSS(`#explain button`)),
+		poll(`document.querySelector("#explanation tr.chosen") !== null`),
+	)
+	if err != nil {
+		t.Fatalf("explain form: %v", err)
+	}
+	summary, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector("#explanation p").textContent`))
+	chosen, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector("#explanation tr.chosen td:nth-child(2)").textContent`))
+	if !strings.HasPrefix(summary, "sticky") || chosen != "oak" {
+		t.Errorf("explain form: %q, chosen row %q; want sticky to oak", summary, chosen)
+	}
 	shot, err := chromedp.Run(tctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

@@ -139,3 +139,29 @@ func TestCtlTokens(t *testing.T) {
 		t.Errorf("operator token from the environment: exit %d %q", code, errs)
 	}
 }
+
+func TestCtlExplain(t *testing.T) {
+	s := startServer(t, fmt.Sprintf(ctlConfig, ""))
+	adminURL := "http://" + s.adminAddr
+	code, out, errs := ctlRun(t, adminURL, "explain", "/shop/cart", "--cookie", "JSESSIONID=abc.r1")
+	if code != 0 {
+		t.Fatalf("ctl explain: exit %d %s", code, errs)
+	}
+	for _, want := range []string{"sticky: the session's member http://127.0.0.1:9002 (route r1)", "route / matched", "cookie JSESSIONID",
+		"hot standby (H)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ctl explain lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\*\s+http://127\.0\.0\.1:9002\s+r1`).MatchString(out) {
+		t.Errorf("the chosen member is not marked:\n%s", out)
+	}
+	code, out, _ = ctlRun(t, adminURL, "explain", "/x", "-o", "json")
+	var e struct{ Decision, Chosen string }
+	if code != 0 || json.Unmarshal([]byte(out), &e) != nil || e.Decision != "lbmethod" || e.Chosen == "" {
+		t.Fatalf("ctl explain -o json: exit %d %+v\n%s", code, e, out)
+	}
+	if code, _, errs := ctlRun(t, adminURL, "explain", "no-slash"); code != 1 || !strings.Contains(errs, "400") {
+		t.Errorf("a bad URL: exit %d %q", code, errs)
+	}
+}

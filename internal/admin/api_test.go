@@ -399,3 +399,28 @@ func TestAPIContextActions(t *testing.T) {
 		t.Fatalf("remove a node's member: %d %+v", code, p)
 	}
 }
+
+func TestAPIExplain(t *testing.T) {
+	var got admin.ExplainQuery
+	_, srv := apiSetup(t, admin.Options{Explain: func(q admin.ExplainQuery) (any, error) {
+		got = q
+		if q.URL == "bad" {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return map[string]string{"decision": "sticky"}, nil
+	}})
+	var res map[string]string
+	if code, _ := call(t, "GET", srv.URL+"/api/v1/explain?url=/bar/&cookie=JSESSIONID%3Da.elm&method=post", nil, nil, &res); code != 200 || res["decision"] != "sticky" {
+		t.Fatalf("explain: %d %v", code, res)
+	}
+	if got.URL != "/bar/" || got.Cookie != "JSESSIONID=a.elm" || got.Method != "post" {
+		t.Fatalf("query passed on: %+v", got)
+	}
+	var p admin.Problem
+	if code, _ := call(t, "GET", srv.URL+"/api/v1/explain", nil, nil, &p); code != 400 || !strings.Contains(p.Detail, "url=") {
+		t.Fatalf("no url: %d %+v", code, p)
+	}
+	if code, _ := call(t, "GET", srv.URL+"/api/v1/explain?url=bad", nil, nil, &p); code != 400 {
+		t.Fatalf("refused: %d %+v", code, p)
+	}
+}

@@ -60,6 +60,7 @@ type exchange struct {
 	skipBuf   [maxFull + 4]*registry.Member
 	hung      bool      // the current member was judged hung by this request
 	attemptAt time.Time // when the current member was chosen: Stats.Latency starts here
+	dry       bool      // Explain: choose without taking a slot or advancing the balancer's sequence
 
 	// The request body.
 	body     reqBody
@@ -219,8 +220,13 @@ const maxFull = 4
 func (x *exchange) selectMember() *registry.Member {
 	tried := x.choice.Tried
 	defer func() { x.choice.Tried = tried }()
-	for range maxFull {
-		x.choice.Seq = x.bal.Stats.Seq.Add(1) - 1
+	for i := range maxFull {
+		if x.dry {
+			// The sequence number the next request would draw.
+			x.choice.Seq = x.bal.Stats.Seq.Load() + uint64(i)
+		} else {
+			x.choice.Seq = x.bal.Stats.Seq.Add(1) - 1
+		}
 		x.choice.Rand = rand.Uint64()
 		m, row := x.choice.Select()
 		if m == nil {
@@ -238,6 +244,9 @@ func (x *exchange) selectMember() *registry.Member {
 // acquire takes a slot of m (its Busy count, bounded by its Max) for the
 // request; release gives it back.
 func (x *exchange) acquire(m *registry.Member) bool {
+	if x.dry {
+		return m.HasRoom()
+	}
 	if !m.Acquire() {
 		return false
 	}
