@@ -19,7 +19,7 @@ func TestExplainMatchesTheRequestPath(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		setup    func(elm, oak, ash *registry.Member, b *registry.Balancer) // before the fixture starts
-		inError  []string                                                  // routes put in error state
+		inError  []string                                                   // routes put in error state
 		cookie   string
 		decision string
 		chosen   string // route; "" for none (503)
