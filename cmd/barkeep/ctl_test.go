@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/admin"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testcert"
 )
 
 // ctlRun runs "barkeep ctl --admin adminURL args..." and returns its exit
@@ -163,5 +165,27 @@ func TestCtlExplain(t *testing.T) {
 	}
 	if code, _, errs := ctlRun(t, adminURL, "explain", "no-slash"); code != 1 || !strings.Contains(errs, "400") {
 		t.Errorf("a bad URL: exit %d %q", code, errs)
+	}
+}
+
+// TestCtlOverMutualTLS: with admin.tls.client_ca the admin listener wants
+// a client certificate; a read-role certificate may list, not change.
+func TestCtlOverMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.Issue(t, "ca", nil, true, x509.ExtKeyUsageAny)
+	caFile, _ := ca.Write(t, dir, "ca")
+	serverCert, serverKey := testcert.Issue(t, "admin", ca, false, x509.ExtKeyUsageServerAuth).Write(t, dir, "admin")
+	clientCert, clientKey := testcert.Issue(t, "grafana", ca, false, x509.ExtKeyUsageClientAuth).Write(t, dir, "grafana")
+	s := startServer(t, fmt.Sprintf(ctlConfig, fmt.Sprintf("  tls: {cert: %q, key: %q, client_ca: %q, client_role: read}", serverCert, serverKey, caFile)))
+	adminURL := "https://" + s.adminAddr
+	if code, _, errs := ctlRun(t, adminURL, "--cacert", caFile, "members"); code != 1 || !strings.Contains(errs, "admin listener") {
+		t.Errorf("without a client certificate: exit %d %q", code, errs)
+	}
+	withCert := []string{"--cacert", caFile, "--cert", clientCert, "--key", clientKey}
+	if code, out, errs := ctlRun(t, adminURL, append(withCert, "members")...); code != 0 || !strings.Contains(out, "r1") {
+		t.Errorf("with a client certificate: exit %d %q %q", code, out, errs)
+	}
+	if code, _, errs := ctlRun(t, adminURL, append(withCert, "drain", "r0")...); code != 1 || !strings.Contains(errs, "cert:grafana has the read role") {
+		t.Errorf("read-role certificate draining: exit %d %q", code, errs)
 	}
 }

@@ -101,8 +101,11 @@ func printBanner(w io.Writer, s *server, backends []demo.Backend) {
 What to try, as a page: %[1]s/
 Open in a browser (reload to see your visit count rise in one pub):
   %[1]s/bar/
-Balancer manager (set a pub to Disabled or Drain and watch the sessions move):
+Live console (drain or disable a pub and watch the sessions move; explain a request):
+  http://%[2]s/
+Balancer manager (httpd's page):
   http://%[2]s/balancer-manager
+From a shell: barkeep ctl --admin http://%[2]s members
 Stickiness with curl: a cookie jar keeps you in one pub, without it you go round:
   curl -s -c /tmp/barkeep.jar -b /tmp/barkeep.jar %[1]s/bar/   # run it a few times
   curl -s %[1]s/bar/                                           # a new session each time

@@ -349,3 +349,43 @@ balancers:
 		t.Errorf("problems:\n%v\nwant:\n%s", err, strings.Join(want2, "\n"))
 	}
 }
+
+func TestAdminTokensTLSAndStateFile(t *testing.T) {
+	dir := t.TempDir()
+	c, err := config.Parse("a.yaml", []byte(`
+admin:
+  tokens:
+    - {name: grafana, token: "0123456789abcdef", role: read}
+    - {name: alice, token: "fedcba9876543210", role: operator}
+  state_file: `+dir+`/state.json
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Admin; len(a.Tokens) != 2 || a.Tokens[1].Role != "operator" || a.StateFile != dir+"/state.json" {
+		t.Errorf("admin: %+v", a)
+	}
+	_, err = config.Parse("a.yaml", []byte(`
+admin:
+  tokens:
+    - {name: grafana, token: short, role: admin}
+    - {name: grafana, token: "0123456789abcdef"}
+    - {token: "0123456789abcdef"}
+  tls: {cert: /nonexistent.crt, client_role: root}
+  state_file: /nonexistent/dir/state.json
+`))
+	for _, want := range []string{
+		"a.yaml:4: admin.tokens[0].token: a token needs at least 16 characters",
+		`a.yaml:4: admin.tokens[0].role: "admin": want read or operator`,
+		`a.yaml:5: admin.tokens[1].name: token name "grafana" is already used`,
+		"admin.tokens[2].name: every token needs a name",
+		"admin.tls.key: an HTTPS admin listener needs a certificate and its key",
+		"admin.tls.cert: stat /nonexistent.crt",
+		`admin.tls.client_role: "root": want read or operator`,
+		"admin.state_file: directory /nonexistent/dir does not exist",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+}
