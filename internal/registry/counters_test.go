@@ -60,3 +60,10 @@ func TestStatusAndErrorCounts(t *testing.T) {
 		t.Fatalf("ErrorClasses = %v", names)
 	}
 }
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	var h registry.Histogram
+	for i := 0; b.Loop(); i++ {
+		h.Observe(time.Duration(i&0xffff) * time.Microsecond)
+	}
+}
