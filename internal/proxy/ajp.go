@@ -7,8 +7,6 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/barkeep-lb/barkeep/ajp"
 )
 
@@ -123,5 +121,3 @@ func (x *exchange) forwardRequest() *ajp.ForwardRequest {
 	}
 	return fr
 }
-
-var _ = fasthttp.HeaderHost

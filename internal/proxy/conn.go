@@ -38,7 +38,10 @@ type memberConn struct {
 	sentAt   atomic.Int64  // Unix ns when the current request started
 	idleAt   int64         // Unix ns when the last response ended; owner only
 	reused   bool          // a request completed on it before; owner only
-	closed   atomic.Bool
+	// writeDeadline is set while the connection has a write deadline;
+	// owner only.
+	writeDeadline bool
+	closed        atomic.Bool
 }
 
 // begin marks the start of a request on c.

@@ -159,15 +159,15 @@ func (x *exchange) resolve(snap *registry.Snapshot) bool {
 	return x.choice.Serves()
 }
 
-// choose returns the member for the request's first attempt, or nil when
-// none is usable right now. The session's member comes first (or its
+// choose returns the member for the request's first attempt at now (Unix
+// ns, the registry's clock), or nil when none is usable then. The session's member comes first (or its
 // redirect); when it cannot serve, failover prefers its domain, and with
 // nofailover (StickySessionForce) only its domain may serve, or only the
 // member itself without a domain: x.forced, and the caller waits or
 // answers 503. A session that fails over outside its domain loses its id
 // when the balancer has StickySessionRemove (mod_cluster).
-func (x *exchange) choose() *registry.Member {
-	x.choice.Pick = balancer.Pick{Now: x.h.now().UnixNano(), Tried: x.tried}
+func (x *exchange) choose(now int64) *registry.Member {
+	x.choice.Pick = balancer.Pick{Now: now, Tried: x.tried}
 	x.choice.Domain, x.choice.DomainOnly = "", false
 	var routed *registry.Member
 	if x.sticky != "" {
@@ -321,7 +321,7 @@ func (x *exchange) wait() *registry.Member {
 			}
 			// Operators and nodes may have changed things meanwhile.
 			if x.resolve(h.store.Load()) {
-				if m := x.choose(); m != nil {
+				if m := x.choose(h.now().UnixNano()); m != nil {
 					return m
 				}
 			}

@@ -46,7 +46,7 @@ func (x *exchange) forward(m *registry.Member) {
 				m.Stats.ErrorsByClass.Add(registry.ErrorStatus)
 				x.fail(m, "failonstatus", fmt.Errorf("status %d", status))
 			} else {
-				health.Succeed(m, x.h.now().UnixNano())
+				health.Succeed(m, x.start.UnixNano()) // ends a retry period that was over when the request came
 			}
 			x.relay()
 			return
@@ -176,15 +176,22 @@ func (x *exchange) prepare() {
 		x.buf = append(append(x.buf, prior...), ", "...)
 	}
 	x.buf = appendIP(x.buf, x.remote)
-	h.SetBytesV("X-Forwarded-For", x.buf)
-	h.SetBytesV("X-Forwarded-Host", x.hostB)
+	// Canonical names and values that need no cleaning (an address, the
+	// Host header fasthttp validated): SetCanonical skips both steps.
+	h.SetCanonical(headerXFF, x.buf)
+	h.SetCanonical(headerXFH, x.hostB)
 	if x.tls {
-		h.Set("X-Forwarded-Proto", "https")
+		h.SetCanonical(headerXFP, protoHTTPS)
 	} else {
-		h.Set("X-Forwarded-Proto", "http")
+		h.SetCanonical(headerXFP, protoHTTP)
 	}
 	x.prepareBody()
 }
+
+var (
+	headerXFF, headerXFH, headerXFP = []byte("X-Forwarded-For"), []byte("X-Forwarded-Host"), []byte("X-Forwarded-Proto")
+	protoHTTP, protoHTTPS           = []byte("http"), []byte("https")
+)
 
 // memberPath returns the normalised path as the member gets it: under the
 // route's target_path (httpd's ProxyPass /m balancer://b/internal/public),
@@ -352,7 +359,7 @@ func (x *exchange) resetResponse() {
 // response read into the client's (see copyResponseHeaders for the list);
 // the member's Connection: close concerns its connection only.
 func removeResponseHopByHop(h *fasthttp.ResponseHeader) {
-	if conn := h.Peek(fasthttp.HeaderConnection); len(conn) > 0 {
+	if conn := h.PeekCanonical(canonConnection); len(conn) > 0 {
 		for len(conn) > 0 {
 			var tok []byte
 			if i := bytes.IndexByte(conn, ','); i >= 0 {
@@ -367,12 +374,18 @@ func removeResponseHopByHop(h *fasthttp.ResponseHeader) {
 		h.Del(fasthttp.HeaderConnection)
 	}
 	h.ResetConnectionClose()
-	for _, name := range [...]string{"Keep-Alive", "Proxy-Connection", "Upgrade"} {
-		if len(h.Peek(name)) > 0 {
-			h.Del(name)
+	for _, name := range responseHopHeaders {
+		if len(h.PeekCanonical(name)) > 0 {
+			h.DelBytes(name)
 		}
 	}
 }
+
+// Canonical header names, looked up without normalising them again.
+var (
+	canonConnection    = []byte(fasthttp.HeaderConnection)
+	responseHopHeaders = [...][]byte{[]byte("Keep-Alive"), []byte("Proxy-Connection"), []byte("Upgrade")}
+)
 
 // closeDelimited sends a streamed body of unknown length to an HTTP/1.0
 // client, which knows no chunked coding: the body ends when the

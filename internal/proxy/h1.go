@@ -66,8 +66,14 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 	mc := conn.(*memberConn)
 	mc.begin(now)
 	x.mc = mc
-	if t.timeout > 0 {
+	// A request that fits in the socket's send buffer cannot block on a
+	// member that stopped reading; only bigger ones need a deadline.
+	if t.timeout > 0 && (req.IsBodyStream() || len(req.Body()) > 4<<10) {
 		conn.SetWriteDeadline(time.Now().Add(t.timeout))
+		mc.writeDeadline = true
+	} else if mc.writeDeadline {
+		conn.SetWriteDeadline(time.Time{})
+		mc.writeDeadline = false
 	}
 	bw := t.hc.AcquireWriter(conn)
 	err = req.Write(bw)
@@ -81,9 +87,10 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 	}
 	br := t.hc.AcquireReader(conn)
 	err = x.awaitResponse(conn, br, now, t.timeout)
+	first := time.Now() // the first response byte
 	if err == nil {
 		if t.timeout > 0 {
-			conn.SetReadDeadline(time.Now().Add(t.timeout))
+			conn.SetReadDeadline(first.Add(t.timeout))
 		}
 		err = readHeader(resp, br)
 	}
@@ -93,7 +100,7 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 		return err
 	}
 	mc.responding()
-	mc.set.lastResponse.Store(time.Now().UnixNano())
+	mc.set.lastResponse.Store(first.UnixNano())
 	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		if x.flags&upgradeWebSocket == 0 || x.ctx == nil {
 			t.hc.ReleaseReader(br)
@@ -143,7 +150,7 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 	if closeConn {
 		t.hc.CloseConn(c)
 	} else {
-		mc.done(time.Now().UnixNano())
+		mc.done(first.UnixNano())
 		t.hc.ReleaseConn(c)
 	}
 	x.memberDone()
@@ -166,8 +173,8 @@ func (x *exchange) awaitResponse(conn net.Conn, br *bufio.Reader, sent int64, ti
 	if timeout > 0 {
 		end = time.Unix(0, sent).Add(timeout)
 	}
+	wake := time.Unix(0, sent).Add(awaitTick)
 	for {
-		wake := time.Now().Add(awaitTick)
 		if !end.IsZero() && end.Before(wake) {
 			wake = end
 		}
@@ -190,6 +197,7 @@ func (x *exchange) awaitResponse(conn net.Conn, br *bufio.Reader, sent int64, ti
 		if x.conn != nil && now.UnixNano()-sent > int64(time.Second) && peekClosed(rawConn(x.conn)) {
 			return errClientGone
 		}
+		wake = now.Add(awaitTick)
 	}
 }
 

@@ -70,11 +70,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve2 is serve for the HTTP/2 edge. It reports whether the response
 // body streams; then the caller writes it and finishes the exchange.
 func (h *Handler) serve2(x *exchange) bool {
-	if x.route() {
-		if m := x.choose(); m != nil || x.waitFor(&m) {
-			x.forward(m)
-		}
-	}
+	x.run()
 	if x.mbody != nil {
 		return true
 	}

@@ -155,14 +155,25 @@ func protoName(p []byte) string {
 // checks. Unless the response body streams (then CloseWithError finishes
 // it), the exchange is finished when serve returns.
 func (h *Handler) serve(x *exchange) {
-	if x.route() {
-		if m := x.choose(); m != nil || x.waitFor(&m) {
-			x.forward(m)
-		}
-	}
+	x.run()
 	if x.mbody == nil && !x.hijacked {
 		h.finish(x)
 	}
+}
+
+// run takes the request from its route to the member's response, or to
+// barkeep's own answer: route, choose (or wait for) a member, forward.
+func (x *exchange) run() {
+	if !x.route() {
+		return
+	}
+	m := x.choose(x.start.UnixNano())
+	if m == nil {
+		if m = x.wait(); m == nil {
+			return
+		}
+	}
+	x.forward(m)
 }
 
 // route checks the request line, normalises the path and resolves the
@@ -207,13 +218,6 @@ func (x *exchange) route() bool {
 		return false
 	}
 	return true
-}
-
-// waitFor is wait with its result in *m; it reports whether a member was
-// found.
-func (x *exchange) waitFor(m **registry.Member) bool {
-	*m = x.wait()
-	return *m != nil
 }
 
 // lowerHost returns the lower-case host of a Host header, without port;

@@ -113,38 +113,67 @@ func checkHeaders(raw []byte, maxFields int) (hdrFlags, badRequest) {
 		if fields++; maxFields > 0 && fields > maxFields {
 			return f, badRequest{http.StatusRequestHeaderFieldsTooLarge, "too many request header fields"}
 		}
-		name, value, _ := bytes.Cut(line, []byte{':'})
-		value = trimOWS(value)
-		switch {
-		case equalFold(name, "content-length"):
-			cl = true
-		case equalFold(name, "transfer-encoding"):
-			te = true
-			if !equalFold(value, "chunked") {
-				return f, badRequest{http.StatusNotImplemented, "transfer coding other than chunked"}
+		// Only names starting with these letters matter here; most lines
+		// (Host, Accept…, User-Agent, Cookie aside) are passed over
+		// without looking for their colon.
+		switch line[0] | 0x20 {
+		case 'c', 't', 'k', 'p', 'u', 'h', 'e':
+		default:
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			continue // fasthttp refused it already
+		}
+		name, value := line[:colon], line[colon+1:]
+		switch len(name) {
+		case 2:
+			if equalFold(name, "te") {
+				f |= hasTE
 			}
-		case equalFold(name, "connection"):
-			f |= hasConnection
-			if hasToken(value, []byte("upgrade")) {
-				f |= hasConnUpgrade
+		case 6:
+			if equalFold(name, "expect") {
+				f |= hasExpect
 			}
-		case equalFold(name, "keep-alive"):
-			f |= hasKeepAlive
-		case equalFold(name, "proxy-connection"):
-			f |= hasProxyConnection
-		case equalFold(name, "proxy-authorization"):
-			f |= hasProxyAuthorization
-		case equalFold(name, "te"):
-			f |= hasTE
-		case equalFold(name, "upgrade"):
-			f |= hasUpgrade
-			if hasToken(value, []byte("websocket")) {
-				f |= upgradeWebSocket
+		case 7:
+			if equalFold(name, "upgrade") {
+				f |= hasUpgrade
+				if hasToken(value, []byte("websocket")) {
+					f |= upgradeWebSocket
+				}
 			}
-		case equalFold(name, "http2-settings"):
-			f |= hasHTTP2Settings
-		case equalFold(name, "expect"):
-			f |= hasExpect
+		case 10:
+			switch {
+			case equalFold(name, "connection"):
+				f |= hasConnection
+				if hasToken(value, []byte("upgrade")) {
+					f |= hasConnUpgrade
+				}
+			case equalFold(name, "keep-alive"):
+				f |= hasKeepAlive
+			}
+		case 14:
+			switch {
+			case equalFold(name, "content-length"):
+				cl = true
+			case equalFold(name, "http2-settings"):
+				f |= hasHTTP2Settings
+			}
+		case 16:
+			if equalFold(name, "proxy-connection") {
+				f |= hasProxyConnection
+			}
+		case 17:
+			if equalFold(name, "transfer-encoding") {
+				te = true
+				if !equalFold(trimOWS(value), "chunked") {
+					return f, badRequest{http.StatusNotImplemented, "transfer coding other than chunked"}
+				}
+			}
+		case 19:
+			if equalFold(name, "proxy-authorization") {
+				f |= hasProxyAuthorization
+			}
 		}
 	}
 	if cl && te {
