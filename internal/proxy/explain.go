@@ -139,7 +139,7 @@ func (h *Handler) Explain(method, rawURL, cookie string) (*Explanation, error) {
 	}
 	x.explainTarget(e, snap)
 	x.explainSession(e)
-	m := x.choose()
+	m := x.choose(x.start.UnixNano())
 	x.explainChoice(e, m)
 	return e, nil
 }
