@@ -126,8 +126,11 @@ func (h *Handler) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 	x.proto = protoName(ctx.Request.Header.Protocol())
 	flags, bad := checkHeaders(ctx.Request.Header.RawHeaders(), h.maxFields)
 	x.flags = flags
-	if x.proto == "" {
+	switch {
+	case x.proto == "":
 		bad = badRequest{fasthttp.StatusHTTPVersionNotSupported, "HTTP/1.0 and HTTP/1.1 only"}
+	case x.proto == "HTTP/1.1" && len(ctx.Request.Header.Host()) == 0:
+		bad = badRequest{fasthttp.StatusBadRequest, "no Host header (RFC 9112 §3.2)"}
 	}
 	if bad.status != 0 {
 		ctx.SetConnectionClose()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Snapshot is an immutable view of the registry. Everything reachable from
@@ -25,7 +26,12 @@ type Snapshot struct {
 	superseded  chan struct{}
 
 	targetOnce sync.Once
-	targetTab  targetTable
+	targetTab  atomic.Pointer[targetTable] // set once by targets
+	// targetBase, when set, is the previous snapshot, whose target table
+	// was built, and targetTouched the nodes changed since: the table is
+	// then patched rather than built again (see targets).
+	targetBase    *Snapshot
+	targetTouched []string
 }
 
 // Balancers returns all balancers sorted by name. Shared; do not modify.
@@ -91,6 +97,16 @@ func build(version uint64, d *Draft) (*Snapshot, error) {
 		if err := s.setRoutes(d.routes); err != nil {
 			return nil, err
 		}
+	} else if len(d.touchedNodes) > 0 && base.targetTab.Load() != nil {
+		// Only nodes changed (their contexts, say): the target table can be
+		// patched from base's.
+		s.targetBase = base
+		for route := range d.touchedNodes {
+			s.targetTouched = append(s.targetTouched, route)
+		}
+	} else if len(d.touchedNodes) == 0 {
+		// Nothing the table is made of changed.
+		s.targetTab.Store(base.targetTab.Load())
 	}
 	return s, nil
 }

@@ -1,6 +1,11 @@
 package registry
 
-import "strings"
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+)
 
 // Target is what serves the client requests under one path prefix: a
 // static route (httpd's ProxyPass) or the MCMP context rows registered at
@@ -51,38 +56,114 @@ func (r *ContextRef) HasAlias(host string) bool {
 type targetTable map[string]*Target
 
 // targets compiles the snapshot's routes and contexts on first use, so a
-// burst of registrations compiles once, when a request needs it. The cost
-// is linear in routes plus context rows.
+// burst of registrations compiles once, when a request needs it. Built
+// from scratch the cost is linear in routes plus context rows; after a
+// change to nodes only (ENABLE-APP and the like), the previous snapshot's
+// table is copied and the changed nodes' paths recomputed instead.
 func (s *Snapshot) targets() targetTable {
+	if tt := s.targetTab.Load(); tt != nil {
+		return *tt
+	}
 	s.targetOnce.Do(func() {
-		tt := make(targetTable, len(s.routes))
-		for p, r := range s.routes {
-			tt[p] = &Target{Path: p, Route: r}
+		var tt targetTable
+		if b := s.targetBase; b != nil {
+			if bt := b.targetTab.Load(); bt != nil {
+				tt = s.patchTargets(*bt, b)
+			}
 		}
-		for _, n := range s.nodes {
-			if n.Removed {
+		if tt == nil {
+			tt = s.buildTargets()
+		}
+		s.targetTab.Store(&tt)
+		s.targetBase, s.targetTouched = nil, nil
+	})
+	return *s.targetTab.Load()
+}
+
+// buildTargets compiles the table from scratch.
+func (s *Snapshot) buildTargets() targetTable {
+	tt := make(targetTable, len(s.routes))
+	for p, r := range s.routes {
+		tt[p] = &Target{Path: p, Route: r}
+	}
+	for _, n := range s.nodes {
+		if n.Removed {
+			continue
+		}
+		b := s.byName[n.Balancer]
+		if b == nil {
+			continue
+		}
+		m := b.ByRoute(n.JVMRoute)
+		for _, c := range n.Contexts {
+			t := tt[c.Path]
+			if t == nil {
+				t = &Target{Path: c.Path}
+				tt[c.Path] = t
+			}
+			if t.Route != nil {
+				continue // a static route of the same path wins
+			}
+			t.Rows = append(t.Rows, ContextRef{Balancer: b, Member: m, Node: n, Context: c, Aliases: n.Aliases(c.Vhost)})
+		}
+	}
+	return tt
+}
+
+// patchTargets returns base's table with the paths of the nodes in
+// s.targetTouched recomputed. Balancers, members and routes are base's
+// (build checked), so the other rows stay valid.
+func (s *Snapshot) patchTargets(bt targetTable, base *Snapshot) targetTable {
+	touched := make(map[string]bool, len(s.targetTouched))
+	paths := map[string]bool{}
+	for _, route := range s.targetTouched {
+		touched[route] = true
+		for _, snap := range [...]*Snapshot{base, s} {
+			if n, ok := snap.nodeByRoute.Get(route); ok {
+				for _, c := range n.Contexts {
+					paths[c.Path] = true
+				}
+			}
+		}
+	}
+	tt := maps.Clone(bt)
+	for path := range paths {
+		old := bt[path]
+		if old != nil && old.Route != nil {
+			continue // the static route wins; its target has no rows
+		}
+		var rows []ContextRef
+		if old != nil {
+			for _, r := range old.Rows {
+				if !touched[r.Node.JVMRoute] {
+					rows = append(rows, r)
+				}
+			}
+		}
+		for _, route := range s.targetTouched {
+			n, ok := s.nodeByRoute.Get(route)
+			if !ok || n.Removed {
 				continue
 			}
 			b := s.byName[n.Balancer]
 			if b == nil {
 				continue
 			}
-			m := b.ByRoute(n.JVMRoute)
 			for _, c := range n.Contexts {
-				t := tt[c.Path]
-				if t == nil {
-					t = &Target{Path: c.Path}
-					tt[c.Path] = t
+				if c.Path == path {
+					rows = append(rows, ContextRef{Balancer: b, Member: b.ByRoute(n.JVMRoute), Node: n, Context: c, Aliases: n.Aliases(c.Vhost)})
 				}
-				if t.Route != nil {
-					continue // a static route of the same path wins
-				}
-				t.Rows = append(t.Rows, ContextRef{Balancer: b, Member: m, Node: n, Context: c, Aliases: n.Aliases(c.Vhost)})
 			}
 		}
-		s.targetTab = tt
-	})
-	return s.targetTab
+		if len(rows) == 0 {
+			delete(tt, path)
+			continue
+		}
+		// Rows are in node order (then the node's own context order).
+		slices.SortStableFunc(rows, func(a, b ContextRef) int { return cmp.Compare(a.Node.ID, b.Node.ID) })
+		tt[path] = &Target{Path: path, Rows: rows}
+	}
+	return tt
 }
 
 // Match returns the target with the longest Path that is a prefix of path
