@@ -387,6 +387,9 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		return
 	}
 	s.baseline.Store(c)
+	if s.admin != nil {
+		s.admin.SaveState() // the kept changes, against the new configuration
+	}
 	if len(s.tlsAddrs) > 0 {
 		if cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key); err != nil {
 			s.log.Error("TLS certificate not reloaded; the running one stays", "err", err)

@@ -31,7 +31,7 @@ func (h *Handler) change(r *http.Request, action string, fn func(d *registry.Dra
 		return err
 	}
 	h.auditBalancers(r, action, before, after)
-	h.saveState()
+	h.SaveState()
 	return nil
 }
 

@@ -318,10 +318,10 @@ func (h *Handler) Diff() Diff {
 	return diffOf(h.baseline(), h.store.Load())
 }
 
-// saveState writes the current Diff to the state file, if there is one.
+// SaveState writes the current Diff to the state file, if there is one.
 // Writers are serialised, so the file ends with the latest state. A
 // failure is logged: the change itself stays applied.
-func (h *Handler) saveState() {
+func (h *Handler) SaveState() {
 	if h.statePath == "" || h.baseline == nil {
 		return
 	}
