@@ -5,14 +5,18 @@
 #
 # Environment (all optional): BARKEEP (the binary, default: barkeep on PATH),
 # PORT, ADMIN_PORT, MANAGER_PORT, NODE1_PORT, NODE2_PORT (8000, 8090, 6666,
-# 9001, 9002), INTERVAL (the agents' STATUS period, default 2s), RUN_DIR
-# (where pids and the generated configuration go, default ./run).
+# 9001, 9002), INTERVAL (the agents' STATUS period, default 2s),
+# NODE_TIMEOUT (how long the balancer waits for a backend's answer, default
+# 6s: longer than an agent takes to report a hung backend, two intervals, so
+# a request waiting on a backend that hangs is withdrawn and sent to the other
+# one rather than timed out), RUN_DIR (where pids and the generated
+# configuration go, default ./run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BARKEEP=${BARKEEP:-barkeep}
 PORT=${PORT:-8000} ADMIN_PORT=${ADMIN_PORT:-8090} MANAGER_PORT=${MANAGER_PORT:-6666}
 NODE1_PORT=${NODE1_PORT:-9001} NODE2_PORT=${NODE2_PORT:-9002}
-INTERVAL=${INTERVAL:-2s}
+INTERVAL=${INTERVAL:-2s} NODE_TIMEOUT=${NODE_TIMEOUT:-6s}
 RUN_DIR=${RUN_DIR:-$here/run}
 mkdir -p "$RUN_DIR"
 command -v "$BARKEEP" >/dev/null || { echo "start.sh: $BARKEEP not found; set BARKEEP=/path/to/barkeep" >&2; exit 1; }
@@ -46,7 +50,7 @@ for n in 1 2; do
 	"$BARKEEP" demo pub --listen "127.0.0.1:$port" --route "node$n" > >(sed -u "s/^/[node$n] /") 2>&1 &
 	echo $! >"$RUN_DIR/node$n.pid"
 	"$BARKEEP" agent --proxy "127.0.0.1:$MANAGER_PORT" --route "node$n" --backend "http://127.0.0.1:$port" \
-		--interval "$INTERVAL" --node-timeout 2s --metric static:factor=50 > >(sed -u "s/^/[agent node$n] /") 2>&1 &
+		--interval "$INTERVAL" --node-timeout "$NODE_TIMEOUT" --metric static:factor=50 > >(sed -u "s/^/[agent node$n] /") 2>&1 &
 	agents+=($!)
 done
 echo "== started: client http://127.0.0.1:$PORT/  manager page http://127.0.0.1:$ADMIN_PORT/mod_cluster_manager"

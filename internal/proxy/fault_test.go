@@ -383,3 +383,56 @@ func TestHangDetect(t *testing.T) {
 		t.Error("frozen member not in error state")
 	}
 }
+
+// TestBrokenLoadWithdrawsWaitingRequest: a GET waiting on an MCMP node
+// whose agent then reports Load -1 (the backend stopped answering) is
+// withdrawn from it and answered by the other node, long before the
+// node's timeout.
+func TestBrokenLoadWithdrawsWaitingRequest(t *testing.T) {
+	got := make(chan struct{}, 1)
+	hung := testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			got <- struct{}{}
+		}
+		io.Copy(io.Discard, c) // never answers; ends when the test closes it
+	})
+	other := newRecorder(t, "b")
+	store := registry.NewStore()
+	_, err := store.Update(func(d *registry.Draft) error {
+		if err := d.PutBalancer(&registry.Balancer{Name: "mycluster", StickySession: []string{"JSESSIONID", "jsessionid"},
+			StickySessionSep: '.', LBMethod: registry.Cluster, Cluster: &registry.ClusterSettings{}, MaxAttempts: 1}); err != nil {
+			return err
+		}
+		for i, addr := range []string{hung, other.Listener.Addr().String()} {
+			host, port, _ := net.SplitHostPort(addr)
+			route := string(rune('a' + i))
+			n := &registry.Node{ID: i + 1, JVMRoute: route, Balancer: "mycluster", Type: memberScheme, Host: host, Port: port,
+				Timeout:  time.Minute,
+				Hosts:    []registry.HostAlias{{ID: i + 1, Vhost: 1, Alias: "localhost"}},
+				Contexts: []*registry.Context{registry.NewContext(i+1, 1, "/app", registry.ContextEnabled)}}
+			if err := d.PutNode(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := store.Load().Node("a")
+	a.Stats.Load.Store(50)
+	store.Load().Node("b").Stats.Load.Store(50)
+	f := frontFor(t, store)
+	go func() {
+		select {
+		case <-got:
+			a.Stats.Load.Store(-1) // what STATUS with Load=-1 does
+		case <-time.After(5 * time.Second):
+		}
+	}()
+	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
+	if res.StatusCode != 200 || body != "b" {
+		t.Errorf("GET stuck on a node that reports Load -1: %d %q, want 200 from b", res.StatusCode, body)
+	}
+}
