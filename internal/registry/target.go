@@ -114,10 +114,14 @@ func (s *Snapshot) buildTargets() targetTable {
 // s.targetTouched recomputed. Balancers, members and routes are base's
 // (build checked), so the other rows stay valid.
 func (s *Snapshot) patchTargets(bt targetTable, base *Snapshot) targetTable {
-	touched := make(map[string]bool, len(s.targetTouched))
+	// The rows of base's table point at base's nodes: those of the
+	// touched routes are dropped.
+	stale := make(map[*Node]bool, len(s.targetTouched))
 	paths := map[string]bool{}
 	for _, route := range s.targetTouched {
-		touched[route] = true
+		if n, ok := base.nodeByRoute.Get(route); ok {
+			stale[n] = true
+		}
 		for _, snap := range [...]*Snapshot{base, s} {
 			if n, ok := snap.nodeByRoute.Get(route); ok {
 				for _, c := range n.Contexts {
@@ -132,14 +136,7 @@ func (s *Snapshot) patchTargets(bt targetTable, base *Snapshot) targetTable {
 		if old != nil && old.Route != nil {
 			continue // the static route wins; its target has no rows
 		}
-		var rows []ContextRef
-		if old != nil {
-			for _, r := range old.Rows {
-				if !touched[r.Node.JVMRoute] {
-					rows = append(rows, r)
-				}
-			}
-		}
+		var added []ContextRef
 		for _, route := range s.targetTouched {
 			n, ok := s.nodeByRoute.Get(route)
 			if !ok || n.Removed {
@@ -151,16 +148,33 @@ func (s *Snapshot) patchTargets(bt targetTable, base *Snapshot) targetTable {
 			}
 			for _, c := range n.Contexts {
 				if c.Path == path {
-					rows = append(rows, ContextRef{Balancer: b, Member: b.ByRoute(n.JVMRoute), Node: n, Context: c, Aliases: n.Aliases(c.Vhost)})
+					added = append(added, ContextRef{Balancer: b, Member: b.ByRoute(n.JVMRoute), Node: n, Context: c, Aliases: n.Aliases(c.Vhost)})
 				}
 			}
 		}
+		// Rows are in node order (then the node's own context order): the
+		// kept rows already are, the few added ones are sorted and merged
+		// in. A node's rows are all kept or all added.
+		slices.SortStableFunc(added, func(a, b ContextRef) int { return cmp.Compare(a.Node.ID, b.Node.ID) })
+		var rows []ContextRef
+		if old != nil {
+			rows = make([]ContextRef, 0, len(old.Rows)+len(added))
+			for _, r := range old.Rows {
+				if stale[r.Node] {
+					continue
+				}
+				for len(added) > 0 && added[0].Node.ID < r.Node.ID {
+					rows = append(rows, added[0])
+					added = added[1:]
+				}
+				rows = append(rows, r)
+			}
+		}
+		rows = append(rows, added...)
 		if len(rows) == 0 {
 			delete(tt, path)
 			continue
 		}
-		// Rows are in node order (then the node's own context order).
-		slices.SortStableFunc(rows, func(a, b ContextRef) int { return cmp.Compare(a.Node.ID, b.Node.ID) })
 		tt[path] = &Target{Path: path, Rows: rows}
 	}
 	return tt
