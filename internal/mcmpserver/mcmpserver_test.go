@@ -536,6 +536,11 @@ func TestManagerPageCommands(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	// Times carry their units, not httpd's bare microseconds
+	// ("Ping: 10000000"); INFO keeps httpd's numbers.
+	if want := "Flushwait: 10ms,Ping: 10s,Smax: "; !strings.Contains(html, want) || !strings.Contains(html, ",Ttl: 60s,Status: OK") {
+		t.Errorf("node line without units (want %q and Ttl: 60s):\n%s", want, html)
+	}
 	// Without the nonce nothing happens.
 	for _, q := range []string{"?Cmd=DISABLE-APP&Range=CONTEXT&JVMRoute=node1&Alias=localhost&Context=/app", "?nonce=wrong&Cmd=STOP-APP&Range=NODE&JVMRoute=node1"} {
 		page(q)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/mcmp"
@@ -22,7 +23,21 @@ import (
 //go:embed page.html
 var pageHTML string
 
-var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"unit": withUnit}).Parse(pageHTML))
+
+// withUnit writes a node's flushwait, ping or ttl with its unit, in the
+// largest of s, ms and µs that shows it whole: "10s", "250ms", "1500µs".
+// httpd's page prints bare microseconds ("Ping: 10000000"); INFO and DUMP
+// keep httpd's numbers for scripts.
+func withUnit(d time.Duration) string {
+	switch {
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d%time.Millisecond == 0:
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	}
+	return strconv.FormatInt(d.Microseconds(), 10) + "µs"
+}
 
 // page is the mod_cluster_manager page: the nodes with their contexts and
 // aliases, INFO and DUMP output, and Enable/Disable/Stop links per context,
