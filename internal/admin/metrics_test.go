@@ -160,3 +160,74 @@ func TestMessageCountsWrap(t *testing.T) {
 		t.Errorf("ok = %v, want 2 (GET not counted)", m)
 	}
 }
+
+// TestMetricsNodesAndGauges: an MCMP node's reported load, its contexts by
+// state and its presence; the balancer counters and the member gauges
+// (in-flight, bytes, loadfactor, time in state) as the registry holds them.
+func TestMetricsNodesAndGauges(t *testing.T) {
+	store, _, _ := setup(t)
+	addCluster(t, store)
+	srv := httptest.NewServer(admin.New(store, admin.Options{Now: func() time.Time { return now }}))
+	t.Cleanup(srv.Close)
+	_, err := store.Update(func(d *registry.Draft) error {
+		return d.EditMember("barcrawl", "http://127.0.0.1:9002", func(m *registry.Member) error {
+			m.LoadFactor, m.Status, m.StatusSince = 7, registry.StatusDrain, now.Add(-time.Minute)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.Load().Balancer("barcrawl")
+	b.Stats.Failovers.Add(3)
+	b.Stats.Queued.Add(2)
+	b.Stats.StickyMisses.Add(5)
+	oak := b.ByRoute("oak").Stats
+	oak.Busy.Store(4)
+	oak.Read.Store(1000)
+	oak.Transferred.Store(300)
+
+	fams := scrape(t, srv.URL)
+	node := map[string]string{"balancer": "mycluster", "node": "node1"}
+	for _, tt := range []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"barkeep_member_load", map[string]string{"balancer": "mycluster", "route": "node1"}, 40},
+		{"barkeep_node_up", node, 1},
+		{"barkeep_node_contexts", map[string]string{"node": "node1", "state": "ENABLED"}, 1},
+		{"barkeep_node_contexts", map[string]string{"node": "node1", "state": "DISABLED"}, 1},
+		{"barkeep_node_contexts", map[string]string{"node": "node1", "state": "STOPPED"}, 0},
+		{"barkeep_balancer_failovers_total", map[string]string{"balancer": "barcrawl"}, 3},
+		{"barkeep_balancer_queued_total", map[string]string{"balancer": "barcrawl"}, 2},
+		{"barkeep_balancer_sticky_misses_total", map[string]string{"balancer": "barcrawl"}, 5},
+		{"barkeep_balancer_members", map[string]string{"balancer": "barcrawl"}, 3},
+		{"barkeep_member_in_flight", map[string]string{"route": "oak"}, 4},
+		{"barkeep_member_read_bytes_total", map[string]string{"route": "oak"}, 1000},
+		{"barkeep_member_transferred_bytes_total", map[string]string{"route": "oak"}, 300},
+		{"barkeep_member_loadfactor", map[string]string{"route": "oak"}, 7},
+		{"barkeep_member_state", map[string]string{"route": "oak", "state": "draining"}, 1},
+		{"barkeep_member_state", map[string]string{"route": "oak", "state": "ok"}, 0},
+		{"barkeep_member_status_since_seconds", map[string]string{"route": "oak"}, float64(now.Add(-time.Minute).Unix())},
+	} {
+		m := metric(fams[tt.family], tt.labels)
+		var got float64
+		switch {
+		case m == nil:
+			t.Errorf("no %s%v", tt.family, tt.labels)
+			continue
+		case m.Counter != nil:
+			got = m.GetCounter().GetValue()
+		default:
+			got = m.GetGauge().GetValue()
+		}
+		if got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.family, tt.labels, got, tt.want)
+		}
+	}
+	// Configured members report no load.
+	if m := metric(fams["barkeep_member_load"], map[string]string{"balancer": "barcrawl"}); m != nil {
+		t.Errorf("a configured member has a load gauge: %v", m)
+	}
+}
