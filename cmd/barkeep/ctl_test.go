@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -187,5 +190,107 @@ func TestCtlOverMutualTLS(t *testing.T) {
 	}
 	if code, _, errs := ctlRun(t, adminURL, append(withCert, "drain", "r0")...); code != 1 || !strings.Contains(errs, "cert:grafana has the read role") {
 		t.Errorf("read-role certificate draining: exit %d %q", code, errs)
+	}
+}
+
+// TestCtlMemberActionsNodesAndContexts: every member action through ctl
+// shows the new state and reaches the API; nodes and contexts registered
+// over MCMP are listed as tables and as JSON; ctl diff shows members added
+// and removed at runtime.
+func TestCtlMemberActionsNodesAndContexts(t *testing.T) {
+	cfg := strings.Replace(fmt.Sprintf(ctlConfig, ""), "access_log:", "manager: {listen: \"127.0.0.1:0\"}\naccess_log:", 1)
+	s := startServer(t, cfg)
+	adminURL := "http://" + s.adminAddr
+	for _, tt := range []struct {
+		action, route, text, flags string
+	}{
+		{"disable", "r1", "Dis", "D"},
+		{"enable", "r1", "Ok", "-"},
+		{"standby", "r1", "Ok Stby", "H"},
+		{"stop", "r1", "Stop Stby", "SH"},
+		{"enable", "r1", "Ok", "-"},
+		{"drain", "r0", "Ok Drn", "N"},
+	} {
+		code, out, errs := ctlRun(t, adminURL, tt.action, tt.route)
+		row := regexp.MustCompile(`(?m)^web\s+` + tt.route + `\s+http://\S+\s+(.+?)\s+(\S+)\s+1\s+0\s*$`).FindStringSubmatch(out)
+		if code != 0 || row == nil || row[1] != tt.text || row[2] != tt.flags {
+			t.Fatalf("ctl %s %s: exit %d, row %q, want %q %q\n%s%s", tt.action, tt.route, code, row, tt.text, tt.flags, out, errs)
+		}
+		want := strings.Trim(tt.flags, "-")
+		if got := s.store.Load().Balancer("web").ByRoute(tt.route).Status.String(); got != want {
+			t.Fatalf("after ctl %s %s: registry status %q, want %q", tt.action, tt.route, got, want)
+		}
+	}
+
+	// A node over MCMP (STATUS probes it: it must answer).
+	app := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(app.Close)
+	host, port, _ := net.SplitHostPort(app.Listener.Addr().String())
+	for _, m := range [][2]string{
+		{"CONFIG", "JVMRoute=tc1&Domain=dom1&Host=" + host + "&Port=" + port + "&Type=http"},
+		{"ENABLE-APP", "JVMRoute=tc1&Alias=default-host%2Clocalhost&Context=%2Fshop"},
+		{"DISABLE-APP", "JVMRoute=tc1&Alias=default-host%2Clocalhost&Context=%2Fshop"},
+		{"STATUS", "JVMRoute=tc1&Load=60"},
+	} {
+		req, _ := http.NewRequest(m[0], "http://"+s.managerAddr+"/", strings.NewReader(m[1]))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d", m[0], res.StatusCode)
+		}
+	}
+	_, out, _ := ctlRun(t, adminURL, "nodes")
+	if !regexp.MustCompile(`(?m)^NODE\s+BALANCER\s+DOMAIN\s+URL\s+STATUS\s+LOAD`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^tc1\s+mycluster\s+dom1\s+`+regexp.QuoteMeta(app.URL)+`\s+OK\s+60\s+0\s+0\s+1$`).MatchString(out) {
+		t.Errorf("ctl nodes:\n%s", out)
+	}
+	_, out, _ = ctlRun(t, adminURL, "contexts")
+	if !regexp.MustCompile(`(?m)^tc1\s+mycluster\s+\d+\s+/shop\s+default-host localhost\s+DISABLED\s+0$`).MatchString(out) {
+		t.Errorf("ctl contexts:\n%s", out)
+	}
+	var nodes struct{ Nodes []admin.NodeView }
+	if code, out, _ := ctlRun(t, adminURL, "nodes", "-o", "json"); code != 0 || json.Unmarshal([]byte(out), &nodes) != nil ||
+		len(nodes.Nodes) != 1 || nodes.Nodes[0].Load != 60 || nodes.Nodes[0].Contexts[0].State != "DISABLED" {
+		t.Errorf("ctl nodes -o json: %d\n%s", code, out)
+	}
+	var ctxs struct{ Contexts []admin.ContextView }
+	if code, out, _ := ctlRun(t, adminURL, "contexts", "-o", "json"); code != 0 || json.Unmarshal([]byte(out), &ctxs) != nil ||
+		len(ctxs.Contexts) != 1 || ctxs.Contexts[0].Path != "/shop" {
+		t.Errorf("ctl contexts -o json: %d\n%s", code, out)
+	}
+	var bals struct{ Balancers []admin.BalancerView }
+	if code, out, _ := ctlRun(t, adminURL, "balancers", "-o", "json"); code != 0 || json.Unmarshal([]byte(out), &bals) != nil ||
+		len(bals.Balancers) != 2 || len(bals.Balancers[0].Contexts)+len(bals.Balancers[1].Contexts) != 1 {
+		t.Errorf("ctl balancers -o json: %d\n%s", code, out)
+	}
+	// The node's member is found by its route too.
+	if code, out, errs := ctlRun(t, adminURL, "members", "mycluster"); code != 0 || !regexp.MustCompile(`(?m)^mycluster\s+tc1\s+`+regexp.QuoteMeta(app.URL)+`\s`).MatchString(out) {
+		t.Errorf("ctl members mycluster: %d\n%s%s", code, out, errs)
+	}
+
+	// Members added and removed at runtime are in ctl diff.
+	body := strings.NewReader(`{"url": "http://127.0.0.1:9004", "route": "r3", "loadfactor": 2}`)
+	res, err := http.Post(adminURL+"/api/v1/balancers/web/members", "application/json", body)
+	if err != nil || res.StatusCode != 201 {
+		t.Fatalf("add r3: %v %v", err, res)
+	}
+	res.Body.Close()
+	req, _ := http.NewRequest("DELETE", adminURL+"/api/v1/balancers/web/members/r2", nil)
+	req.Header.Set("Content-Type", "application/json")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("remove r2: %v %v", err, res)
+	}
+	_, diff, _ := ctlRun(t, adminURL, "diff")
+	for _, w := range []string{"balancer web\n", "  + member http://127.0.0.1:9004 (route r3, loadfactor 2) not in the file\n",
+		"  - member http://127.0.0.1:9003 removed\n", "  ~ member http://127.0.0.1:9001 status: \"\" → N\n"} {
+		if !strings.Contains(diff, w) {
+			t.Errorf("ctl diff lacks %q:\n%s", w, diff)
+		}
+	}
+	if strings.Contains(diff, "mycluster") {
+		t.Errorf("ctl diff shows the MCMP balancer:\n%s", diff)
 	}
 }
