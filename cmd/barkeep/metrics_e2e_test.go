@@ -11,10 +11,14 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// requestsCounted scrapes /metrics (it must parse with Prometheus's text
-// parser) and returns barkeep_member_requests_total and
-// barkeep_member_read_bytes_total summed over members.
-func requestsCounted(t *testing.T, adminURL string) (requests, read float64) {
+// counted are counters of /metrics summed over members.
+type counted struct {
+	requests, read, ok2xx, timed float64
+}
+
+// scrapeCounted scrapes /metrics and sums requests, bytes read, 2xx
+// responses and response times observed over members.
+func scrapeCounted(t *testing.T, adminURL string) (c counted) {
 	t.Helper()
 	res, err := http.Get(adminURL + "/metrics")
 	if err != nil {
@@ -27,12 +31,22 @@ func requestsCounted(t *testing.T, adminURL string) (requests, read float64) {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
 	for _, m := range fams["barkeep_member_requests_total"].GetMetric() {
-		requests += m.GetCounter().GetValue()
+		c.requests += m.GetCounter().GetValue()
 	}
 	for _, m := range fams["barkeep_member_read_bytes_total"].GetMetric() {
-		read += m.GetCounter().GetValue()
+		c.read += m.GetCounter().GetValue()
 	}
-	return requests, read
+	for _, m := range fams["barkeep_member_responses_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "code" && l.GetValue() == "2xx" {
+				c.ok2xx += m.GetCounter().GetValue()
+			}
+		}
+	}
+	for _, m := range fams["barkeep_member_response_seconds"].GetMetric() {
+		c.timed += float64(m.GetHistogram().GetSampleCount())
+	}
+	return c
 }
 
 func TestMetricsMoveWithTraffic(t *testing.T) {
@@ -43,7 +57,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		urls = append(urls, b.URL)
 	}
 	front, adminURL := startServe(t, fmt.Sprintf(serveConfig, memberYAML(urls...)))
-	req0, read0 := requestsCounted(t, adminURL)
+	c0 := scrapeCounted(t, adminURL)
 	for range 20 {
 		res, err := http.Get(front + "/")
 		if err != nil {
@@ -52,8 +66,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 	}
-	req1, read1 := requestsCounted(t, adminURL)
-	if req1-req0 != 20 || read1-read0 < 200 {
-		t.Fatalf("after 20 requests: requests moved by %v (want 20), bytes read by %v (want >= 200)", req1-req0, read1-read0)
+	c1 := scrapeCounted(t, adminURL)
+	if c1.requests-c0.requests != 20 || c1.read-c0.read < 200 || c1.ok2xx-c0.ok2xx != 20 || c1.timed-c0.timed != 20 {
+		t.Fatalf("after 20 requests: requests moved by %v (want 20), bytes read by %v (want >= 200), 2xx responses by %v and response times by %v (want 20)",
+			c1.requests-c0.requests, c1.read-c0.read, c1.ok2xx-c0.ok2xx, c1.timed-c0.timed)
 	}
 }
