@@ -168,7 +168,9 @@ func (x *exchange) explainTarget(e *Explanation, snap *registry.Snapshot) {
 	path := b2s(x.path.match)
 	other := func(kind, p, node string) {
 		if p == matched {
-			if kind == "route" || x.target == nil || x.target.Route != nil {
+			// The match itself (a route, or the context's rows) is not
+			// another; a context on a matched route's path is.
+			if kind == "context" && x.target != nil && x.target.Route != nil {
 				e.Others = append(e.Others, OtherExplanation{kind, p, node, "same path as the match; a static route takes precedence over contexts"})
 			}
 			return
@@ -177,7 +179,7 @@ func (x *exchange) explainTarget(e *Explanation, snap *registry.Snapshot) {
 		case under(path, p):
 			e.Others = append(e.Others, OtherExplanation{kind, p, node, "a shorter prefix: the longest match wins"})
 		case strings.HasPrefix(p, path) || matched != "" && strings.HasPrefix(p, matched+"/"):
-			e.Others = append(e.Others, OtherExplanation{kind, p, node, "longer than the path " + path + ": not a prefix of it"})
+			e.Others = append(e.Others, OtherExplanation{kind, p, node, "longer, but not a prefix of the path " + path})
 		}
 	}
 	for _, r := range snap.Routes() {

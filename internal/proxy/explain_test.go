@@ -162,6 +162,14 @@ func TestExplainMCMPContexts(t *testing.T) {
 		if e.Decision != tt.decision || tt.chosen != "" && e.Chosen != nodes[tt.chosen] || e.Chosen == nodes["n3"] || e.Target == nil || e.Target.Kind != "context" {
 			t.Fatalf("cookie %q: %s %s (%s), want %s %s", tt.cookie, e.Decision, e.Chosen, e.Summary, tt.decision, nodes[tt.chosen])
 		}
+		if len(e.Candidates) != 3 {
+			t.Fatalf("cookie %q: candidates %+v, want the three nodes' rows", tt.cookie, e.Candidates)
+		}
+		for _, c := range e.Candidates {
+			if c.Load == nil || *c.Load != 50 || c.LBStatus == nil || c.Context != states[c.Route].String() {
+				t.Errorf("cookie %q: candidate %s: load %v lbstatus %v context %q, want 50, a lbstatus and %s", tt.cookie, c.Route, c.Load, c.LBStatus, c.Context, states[c.Route])
+			}
+		}
 		for route, want := range tt.reasons {
 			for _, c := range e.Candidates {
 				if c.Route == route && !strings.Contains(c.Reason, want) {
@@ -177,5 +185,56 @@ func TestExplainMCMPContexts(t *testing.T) {
 		if res.StatusCode != 200 || nodes[body] != e.Chosen {
 			t.Fatalf("cookie %q: the request went to %q (%d), explain chose %s", tt.cookie, body, res.StatusCode, e.Chosen)
 		}
+	}
+}
+
+// TestExplainRoutes: the explanation names the route that matched and why
+// the shorter and longer ones did not, an exclusion, a path nobody serves,
+// and where the session id was found; each answer is the request path's.
+func TestExplainRoutes(t *testing.T) {
+	elm := member(pub(t, "elm"), "elm")
+	f := newFixture(t, web(elm),
+		&registry.Route{Path: "/", Pass: true, BalancerName: "web", TargetPath: "/"},
+		&registry.Route{Path: "/bar", Pass: true, BalancerName: "web", TargetPath: "/bar"},
+		&registry.Route{Path: "/bar/cellar", Pass: true, BalancerName: "web", TargetPath: "/bar/cellar"},
+		&registry.Route{Path: "/bar/private", Pass: false})
+	others := func(e *proxy.Explanation) map[string]string {
+		out := map[string]string{}
+		for _, o := range e.Others {
+			out[o.Path] = o.Why
+		}
+		return out
+	}
+	e, err := f.h.Explain("GET", "/bar/stools?x=1", "JSESSIONID=s1.elm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Target == nil || e.Target.Kind != "route" || e.Target.Path != "/bar" || e.Target.Balancer != "web" || !e.Target.Pass {
+		t.Fatalf("target %+v", e.Target)
+	}
+	o := others(e)
+	if !strings.Contains(o["/"], "shorter prefix") || !strings.Contains(o["/bar/cellar"], "not a prefix of the path /bar/stools") ||
+		!strings.Contains(o["/bar/private"], "not a prefix") || len(o) != 3 {
+		t.Errorf("others for /bar/stools: %v", o)
+	}
+	if e.Session == nil || e.Session.ID != "s1.elm" || e.Session.Route != "elm" || e.Session.Where != "cookie JSESSIONID" || !e.Session.Known {
+		t.Errorf("session %+v", e.Session)
+	}
+	e, _ = f.h.Explain("GET", "/bar", "")
+	if o := others(e); !strings.Contains(o["/bar/cellar"], "longer, but not a prefix of the path /bar") || !strings.Contains(o["/"], "shorter prefix") {
+		t.Errorf("others for /bar: %v", o)
+	}
+	if e, _ = f.h.Explain("GET", "/bar/x;jsessionid=s2.elm", ""); e.Session == nil || e.Session.Where != "path parameter jsessionid" || e.Decision != "sticky" {
+		t.Errorf(";jsessionid: %+v %s", e.Session, e.Decision)
+	}
+	e, _ = f.h.Explain("GET", "/bar/private/x", "")
+	if e.Status != 404 || e.Decision != "none" || e.Target == nil || e.Target.Pass {
+		t.Errorf("exclusion: status %d %s %+v", e.Status, e.Decision, e.Target)
+	}
+	if code, _, _ := f.get(t, "/bar/private/x", ""); code != e.Status {
+		t.Errorf("exclusion: explain said %d, the request got %d", e.Status, code)
+	}
+	if _, err := f.h.Explain("GET", "no-slash", ""); err == nil {
+		t.Error("a path without / is explained")
 	}
 }
