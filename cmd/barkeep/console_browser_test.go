@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("console page: %v", err)
 	}
+	// It polls the API about once a second: three more polls take at
+	// least two seconds and come within ten.
+	polls := `performance.getEntriesByType("resource").filter(e => e.name.endsWith("/api/v1/balancers")).length`
+	n0, err := chromedp.Run(tctx, chromedp.Evaluate[int](polls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = chromedp.Do(tctx, chromedp.Poll[chromedp.Void](polls+` >= `+strconv.Itoa(n0+3), chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil || time.Since(start) < 1500*time.Millisecond {
+		t.Fatalf("the page polled the API 3 times in %v (%v); want about once a second", time.Since(start), err)
+	}
+	// Everything it loaded came from the admin listener.
+	loaded, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`performance.getEntriesByType("resource").map(e => e.name)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range loaded {
+		if !strings.HasPrefix(u, adminURL+"/") {
+			t.Errorf("the console loaded %s from outside the admin listener", u)
+		}
+	}
 	routes, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('section[data-balancer="barcrawl"] tr.member')].map(r => r.dataset.route)`))
 	if err != nil || !slices.Equal(routes, []string{"elm", "oak", "ash"}) {
 		t.Fatalf("console lists members %v (%v), want the demo's elm, oak, ash", routes, err)
@@ -112,6 +135,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	err = chromedp.Do(tctx,
 		poll(cell("elm", "elected")+` === "4"`),
+		// Each member has its request and error sparklines drawn.
+		poll(`document.querySelectorAll('tr.member[data-route="elm"] svg[data-spark] polyline').length === 2`),
 		chromedp.Click(chromedp.CSS(`tr.member[data-route="oak"] button[data-action="drain"]`)),
 		poll(cell("oak", "status")+`.includes("Drn")`),
 	)
