@@ -37,16 +37,24 @@ type consoleData struct {
 }
 
 // InState says how long the member has had its flags, e.g. "3m 20s".
-func (d *consoleData) InState(m MemberView) string {
+func (d *consoleData) InState(m MemberView) string { return inState(d.now, m) }
+
+// LastCheck gives the last health check's result and age, or "–".
+func (d *consoleData) LastCheck(m MemberView) string { return lastCheck(d.now, m) }
+
+// inState says how long before now the member's flags last changed, e.g.
+// "3m 20s"; "" when unknown.
+func inState(now time.Time, m MemberView) string {
 	t, err := time.Parse(time.RFC3339, m.StatusSince)
 	if err != nil {
 		return ""
 	}
-	return shortDuration(d.now.Sub(t))
+	return shortDuration(now.Sub(t))
 }
 
-// LastCheck gives the last health check's result and age, or "–".
-func (d *consoleData) LastCheck(m MemberView) string {
+// lastCheck gives the member's last health check result and its age at
+// now ("ok 5s ago", "failed 1m 2s ago"), or "–" without a check.
+func lastCheck(now time.Time, m MemberView) string {
 	t, err := time.Parse(time.RFC3339, m.CheckedAt)
 	if err != nil {
 		return "–"
@@ -55,7 +63,7 @@ func (d *consoleData) LastCheck(m MemberView) string {
 	if m.CheckFailed {
 		res = "failed "
 	}
-	return res + shortDuration(d.now.Sub(t)) + " ago"
+	return res + shortDuration(now.Sub(t)) + " ago"
 }
 
 // shortDuration writes d as the console does: "42s", "3m 20s", "5h 2m",

@@ -40,7 +40,14 @@ type pageData struct {
 	EditM     *MemberView   // member selected with &w=
 	Methods   []string
 	Flags     []flagChoice
+	now       time.Time
 }
+
+// InState says how long the member has had its flags, e.g. "3m 20s".
+func (d *pageData) InState(m MemberView) string { return inState(d.now, m) }
+
+// LastCheck gives the last health check's result and age, or "–".
+func (d *pageData) LastCheck(m MemberView) string { return lastCheck(d.now, m) }
 
 type pageBalancer struct {
 	BalancerView
@@ -97,6 +104,7 @@ func (h *Handler) manager(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) render(w http.ResponseWriter, status int, data *pageData, bal, member, nonce string) {
 	now := h.now()
+	data.now = now
 	data.Now = now.UTC().Format(time.RFC1123)
 	data.Methods = registry.LBMethodNames()
 	for _, v := range h.views() {

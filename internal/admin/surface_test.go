@@ -404,16 +404,44 @@ func TestConsolePage(t *testing.T) {
 
 // TestManagerPageRefreshesAndExplains: the balancer-manager page reloads
 // itself every 10 seconds (not while a form is open), has a legend for its
-// status words and shows byte counts in K/M.
+// status words, shows byte counts in K/M, each member's time in state and
+// last check, and an MCMP balancer's contexts under it.
 func TestManagerPageRefreshesAndExplains(t *testing.T) {
 	store, h, srv := setup(t)
-	store.Load().Balancer("barcrawl").ByRoute("ash").Stats.Transferred.Store(1536)
+	addCluster(t, store)
+	_, err := store.Update(func(d *registry.Draft) error {
+		return d.EditMember("barcrawl", "http://127.0.0.1:9003", func(m *registry.Member) error {
+			m.StatusSince = now.Add(-200 * time.Second)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ash := store.Load().Balancer("barcrawl").ByRoute("ash").Stats
+	ash.Transferred.Store(1536)
+	ash.CheckedAt.Store(now.Add(-3 * time.Second).UnixNano())
+	ash.CheckFailed.Store(true)
 	_, page := get(t, srv.URL+"/balancer-manager")
 	for _, want := range []string{`<meta http-equiv="refresh" content="10">`, "<h3>Status legend</h3>", "<th>HcFl (C)</th><td>active health check failing</td>",
-		"<th>Stby (H)</th>", "<th>Err (E)</th>", "<td>1.5K</td>"} {
+		"<th>Stby (H)</th>", "<th>Err (E)</th>", "<td>1.5K</td>", "<th>In state</th><th>Last check</th>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	ashRow := regexp.MustCompile(`(?s)data-route="ash".*?</tr>`).FindString(page)
+	if !strings.Contains(ashRow, `<td class="since">3m 20s</td><td class="check">failed 3s ago</td>`) {
+		t.Errorf("ash's row without time in state and last check:\n%s", ashRow)
+	}
+	if oakRow := regexp.MustCompile(`(?s)data-route="oak".*?</tr>`).FindString(page); !strings.Contains(oakRow, `<td class="check">–</td>`) {
+		t.Errorf("oak (no check) row:\n%s", oakRow)
+	}
+	cluster := page[strings.Index(page, "balancer://mycluster"):]
+	if !regexp.MustCompile(`(?s)<table class="contexts" id="contexts-mycluster">.*<td>node1</td><td>/app</td><td>localhost example.com</td><td class="ENABLED">ENABLED</td>.*<td>/shop</td>.*DISABLED`).MatchString(cluster) {
+		t.Errorf("mycluster's contexts not under it:\n%s", cluster)
+	}
+	if strings.Contains(page[:strings.Index(page, "balancer://mycluster")], `class="contexts"`) {
+		t.Error("a configured balancer shows a contexts table")
 	}
 	if _, page := get(t, srv.URL+"/balancer-manager?b=barcrawl&nonce="+h.Nonce("barcrawl")); strings.Contains(page, `http-equiv="refresh"`) {
 		t.Error("the page reloads while its edit form is open")
