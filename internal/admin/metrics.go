@@ -32,6 +32,7 @@ var (
 	descElected   = prometheus.NewDesc("barkeep_member_requests_total", "Request attempts sent to the member (httpd's Elected).", memberLabels, nil)
 	descErrors    = prometheus.NewDesc("barkeep_member_errors_total", "Failed attempts by class: connect, reset, timeout, response, status (failonstatus), unclassified.", append(memberLabels, "class"), nil)
 	descRetries   = prometheus.NewDesc("barkeep_member_retries_total", "Times the member was tried again after an error period.", memberLabels, nil)
+	descStickyHit = prometheus.NewDesc("barkeep_member_sticky_hits_total", "Requests whose session route named the member and that it answered.", memberLabels, nil)
 	descInFlight  = prometheus.NewDesc("barkeep_member_in_flight", "Requests in flight to the member (httpd's Busy).", memberLabels, nil)
 	descRead      = prometheus.NewDesc("barkeep_member_read_bytes_total", "Response bytes read from the member (httpd's From).", memberLabels, nil)
 	descSent      = prometheus.NewDesc("barkeep_member_transferred_bytes_total", "Request body bytes sent to the member (httpd's To).", memberLabels, nil)
@@ -61,7 +62,7 @@ var (
 	descBuild   = prometheus.NewDesc("barkeep_build_info", "Always 1; labels say which barkeep this is.", []string{"version", "goversion"}, nil)
 )
 
-var allDescs = []*prometheus.Desc{descElected, descErrors, descRetries, descInFlight, descRead, descSent, descLatency, descResponses,
+var allDescs = []*prometheus.Desc{descElected, descErrors, descRetries, descStickyHit, descInFlight, descRead, descSent, descLatency, descResponses,
 	descUsable, descState, descFactor, descLoad, descInState, descCheckAt, descCheckOK,
 	descStickyHits, descStickyMisses, descFailovers, descQueued, descUnavailable, descMembers,
 	descNodeContexts, descNodeUp, descMCMP, descVersion, descBuild}
@@ -133,6 +134,7 @@ func (c *collector) collectMember(ch chan<- prometheus.Metric, b *registry.Balan
 	// Errors counted before the request path classified them.
 	counter(descErrors, s.Errors.Load()-min(classified, s.Errors.Load()), with("unclassified")...)
 	counter(descRetries, s.Retries.Load(), l...)
+	counter(descStickyHit, s.StickyHits.Load(), l...)
 	gauge(descInFlight, float64(s.Busy.Load()), l...)
 	counter(descRead, s.Read.Load(), l...)
 	counter(descSent, s.Transferred.Load(), l...)

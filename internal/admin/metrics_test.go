@@ -71,6 +71,7 @@ func TestMetricsParseAndFollowTheCounters(t *testing.T) {
 	elm.CheckedAt.Store(now.UnixNano())
 	elm.CheckFailed.Store(true)
 	b.Stats.StickyHits.Add(4)
+	elm.StickyHits.Add(3)
 	b.Stats.Unavailable.Add(2)
 	mc.Add("STATUS", "ok")
 	mc.Add("CONFIG", "syntax")
@@ -109,6 +110,9 @@ func TestMetricsParseAndFollowTheCounters(t *testing.T) {
 	}
 	if m := metric(fams["barkeep_member_state"], map[string]string{"route": "oak", "state": "ok"}); m.GetGauge().GetValue() != 1 {
 		t.Errorf("oak state ok %v", m)
+	}
+	if m := metric(fams["barkeep_member_sticky_hits_total"], elmL); m.GetCounter().GetValue() != 3 {
+		t.Errorf("elm's sticky hits %v, want 3", m)
 	}
 	if m := metric(fams["barkeep_balancer_sticky_hits_total"], map[string]string{"balancer": "barcrawl"}); m.GetCounter().GetValue() != 4 {
 		t.Errorf("sticky hits %v", m)

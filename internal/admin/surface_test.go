@@ -324,6 +324,7 @@ func TestConsolePage(t *testing.T) {
 	ash := b.ByRoute("ash")
 	ash.Stats.CheckedAt.Store(now.Add(-5 * time.Second).UnixNano())
 	ash.Stats.Busy.Store(2)
+	ash.Stats.StickyHits.Store(7)
 	call(t, "POST", srv.URL+"/api/v1/balancers/barcrawl/members/elm/drain", nil, nil, nil)
 	b.Stats.StickyHits.Add(12)
 
@@ -353,7 +354,7 @@ func TestConsolePage(t *testing.T) {
 	for route, want := range map[string][]string{
 		"elm": {`class="st draining"`, ">Ok Drn<", `data-f="since">0s<`},
 		"oak": {`class="st error"`, ">Err<"},
-		"ash": {`class="st ok"`, `data-f="busy">2<`, `data-f="check">ok 5s ago<`},
+		"ash": {`class="st ok"`, `data-f="busy">2<`, `data-f="sticky" title="requests of sticky sessions it answered">7<`, `data-f="check">ok 5s ago<`},
 	} {
 		r := row(route)
 		for _, w := range append(want, `data-spark="req"`, `data-spark="err"`, `data-action="drain"`, `data-action="standby"`, `data-action="enable"`, `data-action="disable"`) {

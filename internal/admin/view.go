@@ -49,15 +49,18 @@ type MemberView struct {
 	Status     string `json:"status"`
 	// State is one word for the member's condition, most severe first:
 	// stopped, disabled, error, hcfail, draining, standby or ok.
-	State                    string  `json:"state"`
-	StatusText               string  `json:"status_text"`
-	Usable                   bool    `json:"usable"`
-	Elected                  uint64  `json:"elected"`
-	Busy                     int64   `json:"busy"`
-	Read                     uint64  `json:"read"`
-	Transferred              uint64  `json:"transferred"`
-	Errors                   uint64  `json:"errors"`
-	Retries                  uint64  `json:"retries"`
+	State       string `json:"state"`
+	StatusText  string `json:"status_text"`
+	Usable      bool   `json:"usable"`
+	Elected     uint64 `json:"elected"`
+	Busy        int64  `json:"busy"`
+	Read        uint64 `json:"read"`
+	Transferred uint64 `json:"transferred"`
+	Errors      uint64 `json:"errors"`
+	Retries     uint64 `json:"retries"`
+	// StickyHits counts requests whose session route named this member
+	// and that it answered.
+	StickyHits               uint64  `json:"sticky_hits"`
 	ErrorTime                string  `json:"error_time,omitempty"`
 	RetrySeconds             float64 `json:"retry"`
 	ConnectionTimeoutSeconds float64 `json:"connectiontimeout"`
@@ -123,7 +126,7 @@ func memberView(m *registry.Member, now time.Time) MemberView {
 		Usable:  m.Usable(now.UnixNano()),
 		Elected: m.Stats.Elected.Load(), Busy: m.Stats.Busy.Load(),
 		Read: m.Stats.Read.Load(), Transferred: m.Stats.Transferred.Load(),
-		Errors: m.Stats.Errors.Load(), Retries: m.Stats.Retries.Load(),
+		Errors: m.Stats.Errors.Load(), Retries: m.Stats.Retries.Load(), StickyHits: m.Stats.StickyHits.Load(),
 		RetrySeconds: m.Retry.Seconds(), ConnectionTimeoutSeconds: m.ConnectionTimeout.Seconds(),
 		TimeoutSeconds: m.Timeout.Seconds(), SMax: m.SMax, TTLSeconds: m.TTL.Seconds(),
 	}

@@ -38,6 +38,13 @@ func TestMetricsCounters(t *testing.T) {
 	if bs.StickyHits.Load() != 1 || bs.StickyMisses.Load() != 1 {
 		t.Errorf("sticky hits %d misses %d, want 1 and 1", bs.StickyHits.Load(), bs.StickyMisses.Load())
 	}
+	var memberHits uint64
+	for _, m := range f.balancer().Members {
+		memberHits += m.Stats.StickyHits.Load()
+	}
+	if f.member("elm").Stats.StickyHits.Load() != 1 || memberHits != 1 {
+		t.Errorf("members' sticky hits: elm %d, all %d; want 1 and 1", f.member("elm").Stats.StickyHits.Load(), memberHits)
+	}
 	if bs.Failovers.Load() != 1 {
 		t.Errorf("failovers %d, want 1 (ash refused, another member served)", bs.Failovers.Load())
 	}

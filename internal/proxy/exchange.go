@@ -288,6 +288,7 @@ func (x *exchange) countSticky(m *registry.Member) {
 	}
 	if m != nil && m.Route == x.sticky {
 		x.bal.Stats.StickyHits.Add(1)
+		m.Stats.StickyHits.Add(1)
 	} else {
 		x.bal.Stats.StickyMisses.Add(1)
 	}

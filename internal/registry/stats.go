@@ -62,6 +62,11 @@ type Stats struct {
 	// the status as the member sent it; proxy exchange.forward adds one
 	// when an attempt's response header has been read.
 	Responses StatusCounts
+	// StickyHits counts the requests with a session route naming this
+	// member that it answered (the sticky sessions it serves, request by
+	// request); proxy exchange.countSticky adds one beside the balancer's
+	// BalancerStats.StickyHits.
+	StickyHits atomic.Uint64
 	// CheckedAt is when the active health check last ran, in Unix
 	// nanoseconds (0: never); CheckFailed whether that run failed. The
 	// health checker stores both after every check.

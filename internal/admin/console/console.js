@@ -97,6 +97,7 @@
           set(tr, "lbset", String(m.lbset));
           set(tr, "busy", String(m.busy));
           set(tr, "elected", String(m.elected));
+          set(tr, "sticky", String(m.sticky_hits));
           set(tr, "reqrate", rate(h.req[points - 1]));
           set(tr, "errrate", rate(h.err[points - 1]));
           set(tr, "bytes", size(m.transferred) + " / " + size(m.read));
