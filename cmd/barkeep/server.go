@@ -308,7 +308,7 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 	}
 	if s.access != nil {
 		wg.Go(func() {
-			if err := s.access.Run(bg); err != nil {
+			if err := s.access.Run(bg, s.log); err != nil {
 				s.log.Error("access log", "err", err)
 			}
 		})

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -45,54 +47,174 @@ func ParseAccessLogFormat(s string) (AccessLogFormat, error) {
 	return 0, fmt.Errorf("unknown access log format %q (want combined or json)", s)
 }
 
-// AccessLog writes one line per request to a buffered writer. Lines are
-// formatted without reflection straight into the buffer; Run flushes it
-// every second, Flush on demand. Safe for concurrent use.
+// AccessLog writes one line per request. The request path formats its
+// line into a pooled buffer and pushes it onto a lock-free queue (one
+// atomic swap, no lock, no system call); Run's goroutine moves queued
+// lines to a 64 KiB buffered writer every drainEvery and flushes that
+// every second, so a slow or full disk never holds up a request. Lines
+// keep the order in which requests ended. When more than maxPending lines
+// wait (the writer cannot keep up), further lines are dropped and counted
+// (Dropped) rather than held in memory. Safe for concurrent use.
 type AccessLog struct {
-	mu     sync.Mutex
-	w      *bufio.Writer
-	format AccessLogFormat
+	format  AccessLogFormat
+	q       lineQueue
+	pending atomic.Int64  // lines queued, not yet written
+	dropped atomic.Uint64 // lines dropped because maxPending were queued
+	// maxPending is the constant maxPending but for tests.
+	maxPending int64
+
+	mu sync.Mutex // held by the one draining the queue; never by a request
+	w  *bufio.Writer
 }
 
-// NewAccessLog returns an access log writing lines in format to w.
+const (
+	// maxPending bounds the lines queued for the writer: about 16 MiB
+	// of combined-format lines.
+	maxPending = 64 << 10
+	// drainEvery is how often Run writes queued lines to the buffer.
+	drainEvery = 20 * time.Millisecond
+	// maxPooledLine is the largest line buffer kept for reuse.
+	maxPooledLine = 16 << 10
+)
+
+// NewAccessLog returns an access log writing lines in format to w. Lines
+// reach w when Run or Flush writes them.
 func NewAccessLog(w io.Writer, format AccessLogFormat) *AccessLog {
-	return &AccessLog{w: bufio.NewWriterSize(w, 64<<10), format: format}
+	l := &AccessLog{w: bufio.NewWriterSize(w, 64<<10), format: format, maxPending: maxPending}
+	l.q.init()
+	return l
 }
 
-// Flush writes buffered lines out.
+// Dropped returns how many lines were dropped since start because the
+// writer fell maxPending lines behind.
+func (l *AccessLog) Dropped() uint64 { return l.dropped.Load() }
+
+// Flush writes queued and buffered lines out.
 func (l *AccessLog) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.drainLocked()
 	return l.w.Flush()
 }
 
-// Run flushes the log every second until ctx is done, then once more.
-func (l *AccessLog) Run(ctx context.Context) error {
-	t := time.NewTicker(time.Second)
+// Run writes queued lines every drainEvery and flushes them every second
+// until ctx is done, then once more. Errors (a full disk) and dropped
+// lines are logged to log, once per second at most, and do not stop it.
+func (l *AccessLog) Run(ctx context.Context, log *slog.Logger) error {
+	t := time.NewTicker(drainEvery)
 	defer t.Stop()
+	var lastFlush time.Time
+	var reported uint64
+	var lastErr string
 	for {
 		select {
 		case <-ctx.Done():
 			return l.Flush()
-		case <-t.C:
-			if err := l.Flush(); err != nil {
-				return fmt.Errorf("flush access log: %w", err)
+		case now := <-t.C:
+			if now.Sub(lastFlush) < time.Second {
+				l.mu.Lock()
+				l.drainLocked()
+				l.mu.Unlock()
+				continue
+			}
+			lastFlush = now
+			err := l.Flush()
+			if msg := fmt.Sprint(err); err != nil && msg != lastErr {
+				log.Error("access log not written", "err", err)
+				lastErr = msg
+			} else if err == nil {
+				lastErr = ""
+			}
+			if d := l.dropped.Load(); d != reported {
+				log.Warn("access log lines dropped: the writer cannot keep up", "dropped", d-reported, "dropped_total", d)
+				reported = d
 			}
 		}
 	}
 }
 
+// write queues x's line. It is the request path's: no lock, no
+// allocation once the line pool is warm.
 func (l *AccessLog) write(x *exchange) {
 	end := x.h.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.w.AvailableBuffer()
-	if l.format == JSON {
-		b = appendJSON(b, x, end)
-	} else {
-		b = appendCombined(b, x, end)
+	if l.pending.Add(1) > l.maxPending {
+		l.pending.Add(-1)
+		l.dropped.Add(1)
+		return
 	}
-	l.w.Write(b) //nolint:errcheck // a full disk must not fail requests; Flush reports it
+	n := linePool.Get().(*logLine)
+	if l.format == JSON {
+		n.b = appendJSON(n.b[:0], x, end)
+	} else {
+		n.b = appendCombined(n.b[:0], x, end)
+	}
+	l.q.push(n)
+}
+
+// drainLocked moves every queued line to the buffered writer; l.mu is
+// held. A full disk must not fail requests: the error shows at Flush.
+func (l *AccessLog) drainLocked() {
+	for n := l.q.pop(); n != nil; n = l.q.pop() {
+		l.w.Write(n.b) //nolint:errcheck // reported by Flush
+		l.pending.Add(-1)
+		if cap(n.b) <= maxPooledLine {
+			linePool.Put(n)
+		}
+	}
+}
+
+// logLine is one queued access log line.
+type logLine struct {
+	next atomic.Pointer[logLine]
+	b    []byte
+}
+
+var linePool = sync.Pool{New: func() any { return &logLine{b: make([]byte, 0, 256)} }}
+
+// lineQueue is a multi-producer, single-consumer FIFO without locks
+// (Dmitry Vyukov's intrusive MPSC queue): push is one atomic swap and one
+// store; pop is for the one consumer, which holds AccessLog.mu.
+type lineQueue struct {
+	head atomic.Pointer[logLine] // the last pushed; producers swap it
+	tail *logLine                // the next to pop; the consumer's
+	stub logLine
+}
+
+func (q *lineQueue) init() {
+	q.head.Store(&q.stub)
+	q.tail = &q.stub
+}
+
+func (q *lineQueue) push(n *logLine) {
+	n.next.Store(nil)
+	prev := q.head.Swap(n)
+	prev.next.Store(n) // until this store, pop sees the queue end at prev
+}
+
+// pop returns the oldest line, or nil when the queue is empty or its
+// oldest line's producer is between its two steps (it is popped later).
+func (q *lineQueue) pop() *logLine {
+	tail, next := q.tail, q.tail.next.Load()
+	if tail == &q.stub {
+		if next == nil {
+			return nil
+		}
+		q.tail, tail = next, next
+		next = next.next.Load()
+	}
+	if next != nil {
+		q.tail = next
+		return tail
+	}
+	if tail != q.head.Load() {
+		return nil // a push is under way
+	}
+	q.push(&q.stub)
+	if next = tail.next.Load(); next != nil {
+		q.tail = next
+		return tail
+	}
+	return nil
 }
 
 // entry gathers the fields both formats print.

@@ -1,21 +1,26 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/fakeclock"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
+	"github.com/barkeep-lb/barkeep/internal/proxy/proxytest"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
@@ -643,5 +648,80 @@ func TestByBusynessThroughTheProxy(t *testing.T) {
 	}
 	if got["slow"] != 0 || got["fast"] != 20 {
 		t.Errorf("with slow holding requests: %v, want all 20 new requests on fast", got)
+	}
+}
+
+// blockingWriter stands for a disk that stops taking writes: Write blocks
+// until release is closed.
+type blockingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.entered) })
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+// TestAccessLogSlowDiskDoesNotStallRequests: while the access log's
+// writer is stuck in a write, requests are still answered; the log queues
+// lines up to its limit and drops (and counts) the rest, and writes the
+// queued ones once the disk takes writes again.
+func TestAccessLogSlowDiskDoesNotStallRequests(t *testing.T) {
+	oak := pub(t, "oak")
+	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	l := proxy.NewAccessLog(w, proxy.Combined)
+	proxy.SetAccessLogMaxPending(l, 5)
+	store := registry.NewStore()
+	if _, err := store.Update(func(d *registry.Draft) error {
+		if err := d.PutBalancer(web(member(oak, "oak"))); err != nil {
+			return err
+		}
+		d.SetRoutes([]*registry.Route{barRoute()})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h := proxy.New(store, proxy.Options{Log: slog.New(slog.DiscardHandler), AccessLog: l})
+	front := proxytest.Start(t, h, edge, proxy.ServerOptions{})
+	get := func(path string) {
+		t.Helper()
+		res, body, _ := raw(t, front.Addr, "GET "+path+" HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n")
+		if res.StatusCode != 200 || body != "oak" {
+			t.Fatalf("GET %s: %d %q", path, res.StatusCode, body)
+		}
+	}
+	get("/bar/first")
+	flushed := make(chan error, 1)
+	go func() { flushed <- l.Flush() }() // the disk hangs in this write
+	<-w.entered
+	for i := range 20 {
+		get("/bar/" + strconv.Itoa(i)) // raw gives each 5 s
+	}
+	if d := l.Dropped(); d != 15 {
+		t.Errorf("dropped %d lines, want 15 (20 requests, 5 queued)", d)
+	}
+	close(w.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(w.buf.String()), "\n")
+	want := []string{"/bar/first", "/bar/0", "/bar/1", "/bar/2", "/bar/3", "/bar/4"}
+	if len(lines) != len(want) {
+		t.Fatalf("access log:\n%s\nwant %d lines", w.buf.String(), len(want))
+	}
+	for i, p := range want {
+		if !strings.Contains(lines[i], `"GET `+p+` HTTP/1.1" 200 `) {
+			t.Errorf("line %d = %q, want the request for %s", i, lines[i], p)
+		}
 	}
 }
