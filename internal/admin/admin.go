@@ -81,6 +81,10 @@ type Options struct {
 	Explain ExplainFunc
 	// MCMP, if set, feeds barkeep_mcmp_messages_total.
 	MCMP *MessageCounts
+	// Replicator, in a cluster of balancers, commits operators' member
+	// and context changes to the other balancers; nil (default): this
+	// balancer alone.
+	Replicator registry.Replicator
 }
 
 // Handler serves the admin listener. Safe for concurrent use.
@@ -93,6 +97,8 @@ type Handler struct {
 	mux     *http.ServeMux
 	guarded http.Handler // mux behind Guard and auth
 	audit   *slog.Logger
+
+	replicator registry.Replicator // nil: this balancer alone
 
 	statePath string
 	stateMu   sync.Mutex // serialises state file writes
@@ -114,6 +120,7 @@ func New(store *registry.Store, opts Options) *Handler {
 		h.now = time.Now
 	}
 	h.audit = cmp.Or(opts.Audit, h.log)
+	h.replicator = opts.Replicator
 	h.statePath, h.baseline, h.canon, h.explain, h.extra = opts.StatePath, opts.Baseline, opts.CanonicalMember, opts.Explain, opts.Extra
 	rand.Read(h.key[:])
 

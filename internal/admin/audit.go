@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -13,8 +14,18 @@ import (
 // and each setting before → after, and saves the state file. action names
 // what was asked ("drain", "patch", "balancer-manager"...).
 func (h *Handler) change(r *http.Request, action string, fn func(d *registry.Draft) error) error {
+	for attempt := 0; ; attempt++ {
+		err := h.changeOnce(r, action, fn)
+		if errors.Is(err, registry.ErrStale) && attempt < maxStaleRetries {
+			continue // another balancer changed it meanwhile: again, on the newer state
+		}
+		return err
+	}
+}
+
+func (h *Handler) changeOnce(r *http.Request, action string, fn func(d *registry.Draft) error) error {
 	var before, after []*registry.Balancer
-	_, err := h.store.Update(func(d *registry.Draft) error {
+	snap, err := h.store.Update(func(d *registry.Draft) error {
 		before = d.Balancers()
 		if err := fn(d); err != nil {
 			return err
@@ -32,7 +43,7 @@ func (h *Handler) change(r *http.Request, action string, fn func(d *registry.Dra
 	}
 	h.auditBalancers(r, action, before, after)
 	h.SaveState()
-	return nil
+	return h.commitMembers(r.Context(), snap, before, after)
 }
 
 // auditBalancers logs the differences between two sorted balancer lists.

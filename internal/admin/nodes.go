@@ -136,7 +136,7 @@ func (h *Handler) apiContextAction(w http.ResponseWriter, r *http.Request) {
 	route, key := r.PathValue("route"), r.PathValue("id")
 	var changed []ContextView
 	var audits []string
-	_, err := h.store.Update(func(d *registry.Draft) error {
+	snap, err := h.store.Update(func(d *registry.Draft) error {
 		n := d.Node(route)
 		if n == nil || n.Removed {
 			return fmt.Errorf("%w with JVMRoute %q", errNoNode, route)
@@ -166,6 +166,9 @@ func (h *Handler) apiContextAction(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = h.commitNode(r.Context(), snap, route)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

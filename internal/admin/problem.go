@@ -53,8 +53,10 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNonce):
 		return http.StatusForbidden
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, registry.ErrStale):
 		return http.StatusConflict
+	case errors.Is(err, errNotCommitted):
+		return http.StatusServiceUnavailable
 	}
 	// Everything else is a change the registry or a field refused.
 	return http.StatusBadRequest

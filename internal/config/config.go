@@ -41,6 +41,9 @@ type Config struct {
 	// HCTemplates are named health-check settings members and balancers
 	// refer to with hctemplate.
 	HCTemplates []HCTemplate `yaml:"hctemplates"`
+	// Cluster joins this balancer to a cluster of balancers sharing one
+	// registry; nil (absent) runs alone.
+	Cluster *Cluster `yaml:"cluster"`
 
 	file string
 	pos  map[string]int // field path -> line

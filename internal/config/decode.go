@@ -135,6 +135,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
+			if df, ok := v.Interface().(defaulter); ok {
+				df.setDefaults()
+			}
 		}
 		v = v.Elem()
 	}
@@ -155,6 +158,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.mapping(n, v, path)
 	case reflect.Slice:
 		d.sequence(n, v, path)
+	case reflect.Map:
+		d.dict(n, v, path)
 	case reflect.String:
 		if d.scalar(n, path, "a string") {
 			v.SetString(n.Value)
@@ -308,6 +313,31 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.value(item, e.Elem(), path+"["+strconv.Itoa(i)+"]")
 		out = reflect.Append(out, e.Elem())
+	}
+	v.Set(out)
+}
+
+// dict decodes a mapping with string keys into a map (cluster.sync).
+func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
+	if n.Tag == "!!null" {
+		return
+	}
+	if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String {
+		d.fail(n.Line, path, "want a mapping of keys, got a %s", kindName(n.Kind))
+		return
+	}
+	out := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		field := join(path, k.Value)
+		if out.MapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key())).IsValid() {
+			d.fail(k.Line, field, "key given twice")
+			continue
+		}
+		d.pos[field] = k.Line
+		e := reflect.New(v.Type().Elem())
+		d.value(val, e.Elem(), field)
+		out.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e.Elem())
 	}
 	v.Set(out)
 }

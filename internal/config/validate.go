@@ -74,6 +74,7 @@ func (c *Config) validate() []Problem {
 	v.admin()
 	v.tls()
 	v.manager()
+	v.cluster()
 	if c.Server.MaxHeaderFields < 1 {
 		v.fail("server.max_header_fields", "%d: at least 1", c.Server.MaxHeaderFields)
 	}

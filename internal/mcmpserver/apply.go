@@ -15,15 +15,21 @@ import (
 // config applies a CONFIG in one registry update. It returns the answer to
 // send: nil, a MEM refusal (nothing changed), or a GENERAL answer listing
 // aliases or contexts that did not fit (the rest is registered).
-func (s *Server) config(req *mcmp.ConfigRequest) error {
+func (s *Server) config(ctx context.Context, req *mcmp.ConfigRequest) error {
 	var partial error
-	_, err := s.store.Update(func(d *registry.Draft) error {
-		var err error
-		partial, err = s.applyConfig(d, req)
-		return err
-	})
+	err := s.replicated(ctx, func() (*registry.Snapshot, error) {
+		snap, err := s.store.Update(func(d *registry.Draft) error {
+			var err error
+			partial, err = s.applyConfig(d, req)
+			return err
+		})
+		if err != nil {
+			return nil, asProtocolError(err, req.JVMRoute)
+		}
+		return snap, nil
+	}, req.JVMRoute)
 	if err != nil {
-		return asProtocolError(err, req.JVMRoute)
+		return err
 	}
 	return partial
 }
@@ -167,21 +173,27 @@ func (s *Server) app(ctx context.Context, req *mcmp.AppRequest) (string, error) 
 	state := appState(req.Cmd)
 	var touched []mcmp.AliasContexts
 	var rows []*registry.Context
-	_, err := s.store.Update(func(d *registry.Draft) error {
-		old := d.Node(req.JVMRoute)
-		if old == nil || old.Removed {
-			return mcmp.CantReadNode(req.JVMRoute)
+	err := s.replicated(ctx, func() (*registry.Snapshot, error) {
+		snap, err := s.store.Update(func(d *registry.Draft) error {
+			old := d.Node(req.JVMRoute)
+			if old == nil || old.Removed {
+				return mcmp.CantReadNode(req.JVMRoute)
+			}
+			n := old.Clone()
+			if req.NodeWide {
+				rows = s.nodeWide(n, req.Cmd, state)
+			} else {
+				touched, rows, _ = s.setContexts(d, n, req.Aliases, req.Contexts, state, req.Cmd == mcmp.RemoveApp)
+			}
+			return d.PutNode(n)
+		})
+		if err != nil {
+			return nil, asProtocolError(err, req.JVMRoute)
 		}
-		n := old.Clone()
-		if req.NodeWide {
-			rows = s.nodeWide(n, req.Cmd, state)
-		} else {
-			touched, rows, _ = s.setContexts(d, n, req.Aliases, req.Contexts, state, req.Cmd == mcmp.RemoveApp)
-		}
-		return d.PutNode(n)
-	})
+		return snap, nil
+	}, req.JVMRoute)
 	if err != nil {
-		return "", asProtocolError(err, req.JVMRoute)
+		return "", err
 	}
 	inFlight := countInFlight(rows)
 	if req.Cmd == mcmp.StopApp && !req.NodeWide && inFlight > 0 && s.stopAppWait > 0 {
@@ -191,6 +203,10 @@ func (s *Server) app(ctx context.Context, req *mcmp.AppRequest) (string, error) 
 		}
 		cancel()
 		inFlight = countInFlight(rows)
+	}
+	if req.Cmd == mcmp.StopApp && !req.NodeWide && s.replicator != nil {
+		// Requests to the context through the other balancers count too.
+		inFlight += s.replicator.InFlight(ctx, req.JVMRoute, req.Aliases, req.Contexts)
 	}
 	s.logApp(req, inFlight)
 	switch {

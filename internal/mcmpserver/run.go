@@ -162,6 +162,10 @@ func (s *Server) removeDeadNodes(prev map[*registry.Stats]idleFailures) map[*reg
 	})
 	if err != nil {
 		s.log.Error("remove dead nodes", "err", err)
+	} else if s.replicator != nil {
+		if err := s.replicator.CommitNodes(context.Background(), s.store.Load(), dead...); err != nil {
+			s.log.Warn("removal of dead nodes not committed to the cluster", "err", err)
+		}
 	}
 	return next
 }

@@ -78,6 +78,11 @@ type Options struct {
 	// Probe checks a backend for STATUS and PING; default probes with
 	// OPTIONS (http, https) or CPING (ajp), as MCMP.md §6.4.
 	Probe ProbeFunc
+	// Replicator, in a cluster of balancers, commits every change a
+	// message makes before it is answered, reports the STATUS messages
+	// heard and adds the other balancers' requests in flight to STOP-APP
+	// answers; nil (default): this balancer alone.
+	Replicator registry.Replicator
 	// Log receives registrations and refusals; default discard.
 	Log *slog.Logger
 	// Now returns the current time; default time.Now.
@@ -105,6 +110,7 @@ type Server struct {
 	lookup         func(ctx context.Context, host string) ([]netip.Addr, error)
 	release        string
 	probe          ProbeFunc
+	replicator     registry.Replicator
 	log            *slog.Logger
 	now            func() time.Time
 	id             int64 // reported in STATUS and PING answers; fixed per process start
@@ -131,6 +137,7 @@ func New(store *registry.Store, opts Options) *Server {
 		lookup:        opts.Lookup,
 		release:       cmp.Or(opts.Release, "barkeep/0.0.0.Dev"),
 		probe:         opts.Probe,
+		replicator:    opts.Replicator,
 		log:           cmp.Or(opts.Log, slog.New(slog.DiscardHandler)).With("component", "mcmp"),
 		now:           opts.Now,
 	}
@@ -268,7 +275,7 @@ func (s *Server) handle(ctx context.Context, req mcmp.Request, xml bool) (body, 
 		if err := s.checkAddress(ctx, req); err != nil {
 			return "", "", err
 		}
-		if err := s.config(req); err != nil {
+		if err := s.config(ctx, req); err != nil {
 			return "", "", err
 		}
 		s.log.Info("node configured", "route", req.JVMRoute, "balancer", cmp.Or(req.Balancer, s.balancer),

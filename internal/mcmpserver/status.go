@@ -88,6 +88,9 @@ func (s *Server) status(ctx context.Context, req *mcmp.StatusRequest) (string, e
 	if n.Removed {
 		return mcmp.StatusResponse(req.JVMRoute, false, s.id), nil
 	}
+	if req.HasLoad && s.replicator != nil {
+		s.replicator.Heard(req.JVMRoute, int32(req.Load))
+	}
 	if req.HasLoad && req.Load == -1 {
 		n.Stats.Load.Store(-1)
 		return mcmp.StatusResponse(req.JVMRoute, true, s.id), nil
