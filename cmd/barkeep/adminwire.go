@@ -61,7 +61,7 @@ func (s *server) startAdmin(a config.Admin, extra map[string]http.Handler, versi
 		Log: s.log, Audit: s.log.With("component", "audit"), Version: version, Extra: extra, Pprof: a.Pprof,
 		Listen: a.Listen, Hosts: a.Hosts, Tokens: tokens, CertRole: certRole,
 		StatePath: a.StateFile, Baseline: func() []*registry.Balancer { return baselineOf(s.baseline.Load()) },
-		CanonicalMember: config.MemberName, MCMP: &s.mcmpCounts,
+		CanonicalMember: config.MemberName, MCMP: &s.mcmpCounts, Replicator: s.replicator(),
 		Explain: func(q admin.ExplainQuery) (any, error) { return s.proxy.Explain(q.Method, q.URL, q.Cookie) },
 	})
 	l, err := net.Listen("tcp", a.Listen)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/admin"
+	"github.com/barkeep-lb/barkeep/internal/cluster"
 	"github.com/barkeep-lb/barkeep/internal/config"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
@@ -39,6 +40,7 @@ type server struct {
 	accessFile   *logFile                        // nil unless the access log is a file; SIGUSR1 reopens it
 	mcmp         *mcmpserver.Server              // nil without a manager listener
 	advertiser   *mcmpserver.Advertiser          // nil without manager.advertise
+	cluster      *cluster.Cluster                // nil without a cluster section
 	cert         atomic.Pointer[tls.Certificate] // of the TLS client listeners; SIGHUP reloads it
 	fronts       []clientListener                // client listeners
 	servers      []*http.Server                  // admin and manager listeners
@@ -78,6 +80,9 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	if _, err := applyConfig(s.store, cfg, time.Now(), loadRuntimeState(cfg.Admin.StateFile, s.log), s.log); err != nil {
 		return nil, fmt.Errorf("load configuration into the registry: %w", err)
 	}
+	if s.cluster, err = s.newCluster(cfg); err != nil {
+		return nil, err
+	}
 	s.access, s.accessCloser, s.accessFile, err = openAccessLog(cfg.AccessLog, opts.stdout)
 	if err != nil {
 		return nil, err
@@ -102,6 +107,7 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		}
 		extra["GET /mod_cluster_manager"] = s.mcmp.Page()
 	}
+	s.clusterAPI(extra)
 	if cfg.Admin.Listen != "" {
 		if err := s.startAdmin(cfg.Admin, extra, opts.version); err != nil {
 			return nil, err
@@ -183,7 +189,7 @@ func (s *server) startManager(m config.Manager, version string) error {
 		Balancer: m.Balancer, Allow: allow, LBStatusRecalc: m.LBStatusRecalc, WaitForRemove: m.WaitForRemove,
 		MaxMessageSize: m.MaxMessageSize, MaxNode: m.MaxNode, MaxHost: m.MaxHost, MaxContext: m.MaxContext,
 		Persist: m.Persist, Release: mcmpRelease(version), Log: s.log,
-		StopAppWait: stopAppWait, AllowBackends: backends, Listeners: s.ownAddrs,
+		StopAppWait: stopAppWait, AllowBackends: backends, Listeners: s.ownAddrs, Replicator: s.replicator(),
 		GuardPage: func(h http.Handler) http.Handler { return admin.Guard(h, m.Listen, s.cfg.Admin.Hosts) },
 	})
 	if err := s.mcmp.Restore(); err != nil {
@@ -299,6 +305,13 @@ func (s *server) run(ctx context.Context, reload <-chan struct{}, load func() (*
 	if s.mcmp != nil {
 		wg.Go(func() { s.mcmp.Run(bg) })
 	}
+	if s.cluster != nil {
+		wg.Go(func() {
+			if err := s.cluster.Run(bg); err != nil {
+				s.log.Error("cluster", "err", err)
+			}
+		})
+	}
 	if s.advertiser != nil {
 		wg.Go(func() {
 			if err := s.advertiser.Run(bg); err != nil {
@@ -400,8 +413,9 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	}
 	if !slices.Equal(c.Listen, s.cfg.Listen) || !reflect.DeepEqual(c.Admin, s.cfg.Admin) || c.Server != s.cfg.Server ||
 		c.Log != s.cfg.Log || c.AccessLog != s.cfg.AccessLog || !reflect.DeepEqual(c.Manager, s.cfg.Manager) ||
+		!reflect.DeepEqual(c.Cluster, s.cfg.Cluster) ||
 		!slices.Equal(c.TLS.Listen, s.cfg.TLS.Listen) || c.TLS.MinVersion != s.cfg.TLS.MinVersion {
-		s.log.Warn("listen, tls.listen, tls.min_version, admin, manager, server, log and access_log settings changed; they take effect at the next restart")
+		s.log.Warn("listen, tls.listen, tls.min_version, admin, manager, cluster, server, log and access_log settings changed; they take effect at the next restart")
 	}
 	s.log.Info("configuration reloaded", "version", snap.Version, "balancers", len(snap.Balancers()), "routes", len(snap.Routes()))
 }

@@ -23,6 +23,8 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,7 +98,11 @@ type Options struct {
 	// Listen is "host:port" of the embedded server's cluster routes;
 	// default "127.0.0.1:7422". Port 0 picks a free port (see RouteAddr).
 	Listen string
-	// Peers are the other balancers' route addresses.
+	// Peers are the other balancers' route addresses. A voter lists the
+	// other voters: JetStream counts them to know how many voters must
+	// meet before it elects its first leader. Route-only balancers list
+	// the voters. Without peers the embedded server runs alone and opens
+	// no route port.
 	Peers []string
 	// Voter runs JetStream here: this balancer holds a replica of the
 	// registry. Route-only balancers use the voters' buckets.
@@ -302,13 +308,26 @@ func (c *Cluster) connect(dataDir string) (*nats.Conn, error) {
 	if port == 0 {
 		port = -1 // a free port
 	}
+	// The server's routing starts only with its client listener: that
+	// listens on a free loopback port and takes only this process's
+	// connection, which carries a random token.
+	secret := make([]byte, 24)
+	rand.Read(secret)
+	tok := hex.EncodeToString(secret)
+	copts = append(copts, nats.Token(tok))
 	so := &server.Options{
-		ServerName: c.opts.Node, DontListen: true, NoSigs: true, NoLog: true,
+		ServerName: c.opts.Node, Host: "127.0.0.1", Port: server.RANDOM_PORT, Authorization: tok, NoSigs: true, NoLog: true,
 		JetStream: c.opts.Voter, StoreDir: dataDir,
 		Cluster: server.ClusterOpts{Name: token(c.opts.Name), Host: host, Port: port, ConnectRetries: 0},
 	}
 	for _, p := range c.opts.Peers {
 		so.Routes = append(so.Routes, server.RoutesFromStr("nats-route://"+p)...)
+	}
+	if len(so.Routes) == 0 {
+		// A cluster of one: JetStream's clustered mode needs peers to elect
+		// a leader, so this voter runs it alone and opens no route port.
+		so.Cluster = server.ClusterOpts{}
+		c.log.Info("cluster of one balancer: no peers, no route listener", "node", c.opts.Node)
 	}
 	srv, err := server.NewServer(so)
 	if err != nil {

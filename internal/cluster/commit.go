@@ -308,9 +308,14 @@ func (c *Cluster) writeState(ctx context.Context, g *group, prev *nodeDoc, state
 	if state == stateUp {
 		doc.Owner = c.opts.Node
 	}
-	if err := c.writeNode(ctx, g, &doc); err != nil && !errors.Is(err, registry.ErrStale) {
-		c.log.Debug("node state not written", "route", prev.Route, "state", state, "err", err)
+	if err := c.writeNode(ctx, g, &doc); err != nil {
+		if !errors.Is(err, registry.ErrStale) {
+			c.log.Debug("node state not written", "route", prev.Route, "state", state, "err", err)
+		}
 		return
+	}
+	if g.policy.pull() {
+		g.applyLocal([]change{{prev.Route, &doc}}, nil)
 	}
 	c.log.Info("node state changed in the cluster", "group", g.name, "route", prev.Route, "state", state)
 }

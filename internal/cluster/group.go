@@ -91,7 +91,7 @@ func (g *group) open(ctx context.Context) jetstream.KeyValue {
 	cfg := jetstream.KeyValueConfig{Bucket: g.bucket, History: 1, Replicas: g.c.opts.Replicas, Storage: storage,
 		Description: "barkeep registrations of cluster group " + g.name}
 	for warned := false; ; {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		actx, cancel := context.WithTimeout(ctx, time.Second)
 		kv, err := g.c.js.KeyValue(actx, g.bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			kv, err = g.c.js.CreateKeyValue(actx, cfg)
@@ -107,7 +107,7 @@ func (g *group) open(ctx context.Context) jetstream.KeyValue {
 			g.c.log.Info("waiting for the cluster's registry", "group", g.name, "bucket", g.bucket, "err", err)
 			warned = true
 		}
-		sleep(ctx, 500*time.Millisecond)
+		sleep(ctx, 250*time.Millisecond)
 	}
 }
 
@@ -199,10 +199,6 @@ func (g *group) apply(batch []jetstream.KeyValueEntry) {
 		return
 	}
 	c := g.c
-	type change struct {
-		route string
-		doc   *nodeDoc
-	}
 	var nodes []change
 	c.mu.Lock()
 	for _, e := range batch {
@@ -256,6 +252,19 @@ func (g *group) apply(batch []jetstream.KeyValueEntry) {
 		members = append(members, m)
 	}
 	c.mu.Unlock()
+	g.applyLocal(nodes, members)
+}
+
+// change is a registration to apply: doc nil means deleted.
+type change struct {
+	route string
+	doc   *nodeDoc
+}
+
+// applyLocal applies registrations and member settings to the registry in
+// one update.
+func (g *group) applyLocal(nodes []change, members []*memberDoc) {
+	c := g.c
 	now := c.now()
 	purge := 2*c.opts.WaitForRemove + 10*time.Second
 	_, err := c.store.Update(func(d *registry.Draft) error {
