@@ -90,7 +90,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(stdout, stderr), newDemoCmd(stdout, stderr), newAgentCmd(stderr), newCheckConfigCmd(stdout),
-		newVersionCmd(stdout), newHealthcheckCmd(stdout), newConvertCmd(stdout, stderr), newCtlCmd(stdout))
+		newVersionCmd(stdout), newHealthcheckCmd(stdout), newConvertCmd(stdout, stderr), newCtlCmd(stdout, clusterCtlCmds()...))
 	return root
 }
 

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lb is one `barkeep serve` process of a test cluster.
+type lb struct {
+	name                            string
+	file                            string
+	client, admin, manager, routeAt string
+	cmd                             *exec.Cmd
+	stderr                          *lockedBuffer
+	exited                          chan error
+}
+
+// loopbackPorts returns n "127.0.0.1:port" addresses free right now.
+func loopbackPorts(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// clusterConfigs writes the configuration files of names, all voters of
+// cluster "e2e", each routing to the others.
+func clusterConfigs(t *testing.T, names ...string) []*lb {
+	t.Helper()
+	dir := t.TempDir()
+	ports := loopbackPorts(t, 4*len(names))
+	var lbs []*lb
+	for i, name := range names {
+		p := ports[4*i : 4*i+4]
+		lbs = append(lbs, &lb{name: name, client: p[0], admin: p[1], manager: p[2], routeAt: p[3],
+			file: filepath.Join(dir, name+".yaml")})
+	}
+	for _, b := range lbs {
+		var peers []string
+		for _, o := range lbs {
+			if o != b {
+				peers = append(peers, strconv.Quote(o.routeAt))
+			}
+		}
+		cfg := fmt.Sprintf(`listen: [%q]
+admin: {listen: %q}
+manager: {listen: %q}
+access_log: {path: off}
+server: {shutdown_timeout: 2s}
+cluster:
+  name: e2e
+  node: %s
+  listen: %q
+  peers: [%s]
+  data_dir: %q
+`, b.client, b.admin, b.manager, b.name, b.routeAt, strings.Join(peers, ", "), filepath.Join(dir, b.name+"-data"))
+		if err := os.WriteFile(b.file, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return lbs
+}
+
+// start runs the balancer's process; the test's end kills it.
+func (b *lb) start(t *testing.T) {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cmd = exec.Command(bin, "serve", "--config", b.file, "--log-format", "json")
+	b.stderr = &lockedBuffer{}
+	b.cmd.Stderr = b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.exited = make(chan error, 1)
+	cmd, exited := b.cmd, b.exited
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+}
+
+// kill9 kills the process with SIGKILL and waits for it.
+func (b *lb) kill9(t *testing.T) {
+	t.Helper()
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-b.exited
+}
+
+// status fetches /api/v1/cluster; nil if the balancer does not answer.
+func (b *lb) status() map[string]any {
+	res, err := http.Get("http://" + b.admin + "/api/v1/cluster")
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var st map[string]any
+	if json.NewDecoder(res.Body).Decode(&st) != nil {
+		return nil
+	}
+	return st
+}
+
+// waitUntil polls cond every 100ms for up to d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(100 * time.Millisecond) // polling other processes over the network
+	}
+}
+
+func (b *lb) waitReady(t *testing.T) {
+	t.Helper()
+	waitUntil(t, 60*time.Second, b.name+" joined the cluster", func() bool {
+		st := b.status()
+		return st != nil && st["ready"] == true
+	})
+}
+
+// mcmpSend sends one MCMP message to the balancer's manager listener.
+func (b *lb) mcmpSend(method, body string) (int, error) {
+	req, _ := http.NewRequest(method, "http://"+b.manager+"/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// mcmpUntilOK sends the message again every 250ms until it is answered
+// 200, as a worker does after an error.
+func (b *lb) mcmpUntilOK(t *testing.T, method, body string) {
+	t.Helper()
+	waitUntil(t, 20*time.Second, method+" "+body+" acknowledged by "+b.name, func() bool {
+		code, err := b.mcmpSend(method, body)
+		return err == nil && code == 200
+	})
+}
+
+// get returns the status and body of GET path through the balancer.
+func (b *lb) get(path string) (int, string) {
+	res, err := http.Get("http://" + b.client + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func (b *lb) routes(path, want string) bool {
+	code, body := b.get(path)
+	return code == 200 && body == want
+}
+
+func namedBackend(t *testing.T, name string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().(*net.TCPAddr).AddrPort().String()
+}
+
+func register(t *testing.T, b *lb, route, hostport, path string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(hostport)
+	b.mcmpUntilOK(t, "CONFIG", "JVMRoute="+route+"&Host="+host+"&Port="+port+"&Type=http")
+	b.mcmpUntilOK(t, "ENABLE-APP", "JVMRoute="+route+"&Alias=localhost&Context="+path)
+}
+
+// TestClusterSurvivesKill9: three balancer processes; a registration sent
+// to one is routed by all; kill -9 of the registry bucket's leader: the
+// others keep routing it and take new changes (after the leader election,
+// the worker's retries get through); the restarted balancer catches up,
+// routes again, and a REMOVE-APP sent while it was dead does not come back
+// with it.
+func TestClusterSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three balancer processes")
+	}
+	lbs := clusterConfigs(t, "lb1", "lb2", "lb3")
+	for _, b := range lbs {
+		b.start(t)
+	}
+	for _, b := range lbs {
+		b.waitReady(t)
+	}
+	w1, w2 := namedBackend(t, "w1"), namedBackend(t, "w2")
+	register(t, lbs[0], "w1", w1, "/one")
+	for _, b := range lbs {
+		waitUntil(t, 5*time.Second, b.name+" routes /one to w1", func() bool { return b.routes("/one", "w1") })
+	}
+
+	// Kill the leader of the registry bucket.
+	st := lbs[1].status()
+	leader, _ := st["groups"].([]any)[0].(map[string]any)["leader"].(string)
+	i := slices.IndexFunc(lbs, func(b *lb) bool { return b.name == leader })
+	if i < 0 {
+		t.Fatalf("no leader named in %v", st)
+	}
+	dead := lbs[i]
+	alive := slices.Delete(slices.Clone(lbs), i, i+1)
+	dead.kill9(t)
+	for _, b := range alive {
+		if !b.routes("/one", "w1") {
+			t.Errorf("%s does not route /one to w1 right after %s was killed", b.name, dead.name)
+		}
+	}
+	// Changes while it is dead: /one removed through one, w2 registered
+	// through the other.
+	alive[0].mcmpUntilOK(t, "REMOVE-APP", "JVMRoute=w1&Alias=localhost&Context=/one")
+	register(t, alive[1], "w2", w2, "/two")
+	for _, b := range alive {
+		waitUntil(t, 5*time.Second, b.name+" routes /two, not /one", func() bool {
+			code, body := b.get("/one")
+			c2, b2 := b.get("/two")
+			t.Logf("%s: /one %d %q /two %d %q", b.name, code, body, c2, b2)
+			return c2 == 200 && b2 == "w2" && code == 404
+		})
+	}
+
+	dead.start(t)
+	dead.waitReady(t)
+	waitUntil(t, 10*time.Second, dead.name+" caught up: routes /two to w2", func() bool { return dead.routes("/two", "w2") })
+	if code, body := dead.get("/one"); code != 404 {
+		t.Errorf("restarted %s: GET /one = %d %q, want 404 (removed while it was dead)", dead.name, code, body)
+	}
+}
+
+// listeningPorts returns the TCP ports process pid listens on.
+func listeningPorts(t *testing.T, pid int) []int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var ports []int
+	for _, f := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 10 || fields[3] != "0A" || !inodes[fields[9]] { // 0A: LISTEN
+				continue
+			}
+			_, hexPort, _ := strings.Cut(fields[1], ":")
+			p, _ := strconv.ParseInt(hexPort, 16, 32)
+			ports = append(ports, int(p))
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
+
+// TestNoClusterSectionOpensNoClusterPort: without a cluster section the
+// process listens on its client, admin and manager listeners and nothing
+// else; with one, on the route port as well (and a loopback client port
+// for its own in-process connection).
+func TestNoClusterSectionOpensNoClusterPort(t *testing.T) {
+	lbs := clusterConfigs(t, "solo")
+	b := lbs[0]
+	data, _ := os.ReadFile(b.file)
+	alone := strings.Split(string(data), "cluster:")[0]
+	if err := os.WriteFile(b.file, []byte(alone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t)
+	waitUntil(t, 10*time.Second, "solo serves", func() bool { code, _ := b.get("/"); return code != 0 })
+	var want []int
+	for _, a := range []string{b.client, b.admin, b.manager} {
+		_, p, _ := net.SplitHostPort(a)
+		n, _ := strconv.Atoi(p)
+		want = append(want, n)
+	}
+	slices.Sort(want)
+	if got := listeningPorts(t, b.cmd.Process.Pid); !slices.Equal(got, want) {
+		t.Errorf("barkeep without a cluster section listens on %v, want only %v (client, admin, manager)", got, want)
+	}
+	if res, err := http.Get("http://" + b.admin + "/api/v1/cluster"); err == nil {
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /api/v1/cluster without a cluster = %d, want 404", res.StatusCode)
+		}
+	}
+}
