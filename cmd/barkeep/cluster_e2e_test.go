@@ -24,7 +24,7 @@ type lb struct {
 	client, admin, manager, routeAt string
 	cmd                             *exec.Cmd
 	stderr                          *lockedBuffer
-	exited                          chan error
+	exited                          chan struct{} // closed when the process exited
 }
 
 // loopbackPorts returns n "127.0.0.1:port" addresses free right now.
@@ -93,12 +93,17 @@ func (b *lb) start(t *testing.T) {
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b.exited = make(chan error, 1)
+	b.exited = make(chan struct{})
 	cmd, exited := b.cmd, b.exited
-	go func() { exited <- cmd.Wait() }()
+	go func() { cmd.Wait(); close(exited) }()
+	stderr, name := b.stderr, b.name
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
+		if t.Failed() {
+			out := stderr.String()
+			t.Logf("%s (pid %d) stderr, last 4 kB:\n%s", name, cmd.Process.Pid, out[max(0, len(out)-4096):])
+		}
 	})
 }
 
@@ -196,12 +201,15 @@ func register(t *testing.T, b *lb, route, hostport, path string) {
 	b.mcmpUntilOK(t, "ENABLE-APP", "JVMRoute="+route+"&Alias=localhost&Context="+path)
 }
 
-// TestClusterSurvivesKill9: three balancer processes; a registration sent
-// to one is routed by all; kill -9 of the registry bucket's leader: the
-// others keep routing it and take new changes (after the leader election,
-// the worker's retries get through); the restarted balancer catches up,
-// routes again, and a REMOVE-APP sent while it was dead does not come back
-// with it.
+// TestClusterSurvivesKill9: three balancer processes, all voters; six
+// workers register, each through one of them, and every balancer routes
+// all six. `barkeep ctl cluster` and `ctl http-list` against one of them
+// show the three balancers, the leader and every location. Then kill -9 of
+// the registry bucket's leader: the others keep every acknowledged
+// registration and keep routing it, and take new changes (after the leader
+// election the worker's retries get through); the restarted balancer
+// catches up, routes everything again, and a REMOVE-APP sent while it was
+// dead does not come back with it, on any balancer.
 func TestClusterSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three balancer processes")
@@ -213,11 +221,24 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	for _, b := range lbs {
 		b.waitReady(t)
 	}
-	w1, w2 := namedBackend(t, "w1"), namedBackend(t, "w2")
-	register(t, lbs[0], "w1", w1, "/one")
-	for _, b := range lbs {
-		waitUntil(t, 5*time.Second, b.name+" routes /one to w1", func() bool { return b.routes("/one", "w1") })
+	const workers = 6
+	path := func(i int) string { return fmt.Sprintf("/c%d", i) }
+	for i := range workers {
+		w := fmt.Sprintf("w%d", i)
+		register(t, lbs[i%len(lbs)], w, namedBackend(t, w), path(i))
 	}
+	routesAll := func(b *lb, skip int) bool {
+		for i := range workers {
+			if i != skip && !b.routes(path(i), fmt.Sprintf("w%d", i)) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, b := range lbs {
+		waitUntil(t, 5*time.Second, b.name+" routes all six contexts", func() bool { return routesAll(b, -1) })
+	}
+	checkCtl(t, lbs, workers)
 
 	// Kill the leader of the registry bucket.
 	st := lbs[1].status()
@@ -229,29 +250,110 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	dead := lbs[i]
 	alive := slices.Delete(slices.Clone(lbs), i, i+1)
 	dead.kill9(t)
+	t.Logf("killed %s (the bucket's leader) with SIGKILL", dead.name)
 	for _, b := range alive {
-		if !b.routes("/one", "w1") {
-			t.Errorf("%s does not route /one to w1 right after %s was killed", b.name, dead.name)
+		if !routesAll(b, -1) {
+			t.Errorf("%s does not route all six contexts right after %s was killed", b.name, dead.name)
 		}
 	}
-	// Changes while it is dead: /one removed through one, w2 registered
-	// through the other.
-	alive[0].mcmpUntilOK(t, "REMOVE-APP", "JVMRoute=w1&Alias=localhost&Context=/one")
-	register(t, alive[1], "w2", w2, "/two")
+	// Changes while it is dead: /c0 removed through one, a new worker
+	// registered through the other. The first tries may get an MCMP error
+	// while the voters elect a new leader; the worker sends again.
+	killed := time.Now()
+	alive[0].mcmpUntilOK(t, "REMOVE-APP", "JVMRoute=w0&Alias=localhost&Context="+path(0))
+	t.Logf("REMOVE-APP acknowledged %s after the kill", time.Since(killed).Round(time.Millisecond))
+	register(t, alive[1], "wnew", namedBackend(t, "wnew"), "/new")
 	for _, b := range alive {
-		waitUntil(t, 5*time.Second, b.name+" routes /two, not /one", func() bool {
-			code, body := b.get("/one")
-			c2, b2 := b.get("/two")
-			t.Logf("%s: /one %d %q /two %d %q", b.name, code, body, c2, b2)
-			return c2 == 200 && b2 == "w2" && code == 404
+		waitUntil(t, 5*time.Second, b.name+" routes /new and the other five, not /c0", func() bool {
+			code, _ := b.get(path(0))
+			return code == 404 && b.routes("/new", "wnew") && routesAll(b, 0)
 		})
 	}
 
+	restarted := time.Now()
 	dead.start(t)
 	dead.waitReady(t)
-	waitUntil(t, 10*time.Second, dead.name+" caught up: routes /two to w2", func() bool { return dead.routes("/two", "w2") })
-	if code, body := dead.get("/one"); code != 404 {
-		t.Errorf("restarted %s: GET /one = %d %q, want 404 (removed while it was dead)", dead.name, code, body)
+	waitUntil(t, 10*time.Second, dead.name+" caught up: routes /new and the other five", func() bool {
+		return dead.routes("/new", "wnew") && routesAll(dead, 0)
+	})
+	t.Logf("%s restarted: ready and routing everything %s after its start", dead.name, time.Since(restarted).Round(time.Millisecond))
+	for _, b := range lbs {
+		if code, body := b.get(path(0)); code != 404 {
+			t.Errorf("%s: GET %s = %d %q after %s came back, want 404 (removed while it was dead)", b.name, path(0), code, body, dead.name)
+		}
+	}
+}
+
+// checkCtl runs `barkeep ctl cluster` and `barkeep ctl http-list` against
+// the last balancer of lbs, a cluster where worker wI serves /cI.
+func checkCtl(t *testing.T, lbs []*lb, workers int) {
+	t.Helper()
+	admin := "http://" + lbs[len(lbs)-1].admin
+	code, out, errOut := ctlRun(t, admin, "cluster")
+	if code != 0 {
+		t.Fatalf("ctl cluster: exit %d: %s", code, errOut)
+	}
+	t.Logf("barkeep ctl cluster:\n%s", out)
+	for _, b := range lbs {
+		if !strings.Contains(out, b.name) {
+			t.Errorf("ctl cluster does not name balancer %s:\n%s", b.name, out)
+		}
+	}
+	if !strings.Contains(out, "LEADER") {
+		t.Errorf("ctl cluster has no LEADER column:\n%s", out)
+	}
+	// The JSON form: three voters heard, one group with a leader and two
+	// more replicas.
+	code, out, errOut = ctlRun(t, admin, "cluster", "-o", "json")
+	var st struct {
+		Balancers []struct {
+			Node  string `json:"node"`
+			Voter bool   `json:"voter"`
+		} `json:"balancers"`
+		Groups []struct {
+			Name, Leader string
+			Replicas     []struct{ Node string }
+		} `json:"groups"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("ctl cluster -o json: exit %d %s: %q", code, errOut, out)
+	}
+	voters := 0
+	for _, b := range st.Balancers {
+		if b.Voter {
+			voters++
+		}
+	}
+	if voters != len(lbs) || len(st.Groups) != 1 || st.Groups[0].Name != "default" || st.Groups[0].Leader == "" || len(st.Groups[0].Replicas) != len(lbs) {
+		t.Errorf("ctl cluster -o json: %d voters, groups %+v; want %d voters, group default with a leader and %d replicas", voters, st.Groups, len(lbs), len(lbs))
+	}
+
+	code, out, errOut = ctlRun(t, admin, "http-list")
+	if code != 0 {
+		t.Fatalf("ctl http-list: exit %d: %s", code, errOut)
+	}
+	t.Logf("barkeep ctl http-list:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1+workers || !strings.HasPrefix(lines[0], "ALIAS") {
+		t.Errorf("ctl http-list: %d lines, want a header and %d locations:\n%s", len(lines), workers, out)
+	}
+	for i := range workers {
+		if !slices.ContainsFunc(lines, func(l string) bool {
+			f := strings.Fields(l)
+			return len(f) >= 6 && f[0] == "localhost" && f[1] == fmt.Sprintf("/c%d", i) && f[2] == fmt.Sprintf("w%d", i) &&
+				strings.HasPrefix(f[3], "http://127.0.0.1:") && f[4] == "ENABLED" && f[5] == "default"
+		}) {
+			t.Errorf("ctl http-list has no row localhost /c%d w%d http://127.0.0.1:… ENABLED default:\n%s", i, i, out)
+		}
+	}
+	if code, out, _ := ctlRun(t, admin, "http-list", "default", "-o", "json"); code != 0 || strings.Count(out, `"route"`) != workers {
+		t.Errorf("ctl http-list default -o json: exit %d, want %d locations: %s", code, workers, out)
+	}
+	if code, out, _ := ctlRun(t, admin, "http-list", "other"); code != 0 || strings.Contains(out, "/c") {
+		t.Errorf("ctl http-list other (a group nobody is in): exit %d, want no locations: %s", code, out)
+	}
+	if code, _, errOut := ctlRun(t, admin, "http-list", "a", "b"); code == 0 || !strings.Contains(errOut, "at most one GROUP") {
+		t.Errorf("ctl http-list a b: exit %d %q, want a usage error", code, errOut)
 	}
 }
 

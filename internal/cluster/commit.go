@@ -202,7 +202,7 @@ func (c *Cluster) refresh(ctx context.Context, g *group, key string, same func([
 		return nil
 	}
 	if e != nil {
-		g.apply([]jetstream.KeyValueEntry{e})
+		g.apply([]entry{entryOf(e)})
 	}
 	return fmt.Errorf("%w: %s in group %s", registry.ErrStale, key, g.name)
 }

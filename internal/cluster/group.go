@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -62,12 +63,14 @@ func (g *group) run(ctx context.Context, synced chan<- struct{}) {
 		synced <- struct{}{}
 		return
 	}
+	w := &watcher{synced: synced}
 	for ctx.Err() == nil {
-		g.watch(ctx, synced)
-		synced = nil // once
+		err := g.watch(ctx, w)
 		if ctx.Err() == nil {
-			g.c.log.Warn("cluster watcher stopped; restarting", "group", g.name)
-			sleep(ctx, time.Second)
+			// The server holding the consumer went away, or no quorum:
+			// start again after the last revision applied.
+			g.c.log.Debug("cluster watcher restarts", "group", g.name, "after", w.seq, "err", err)
+			sleep(ctx, 100*time.Millisecond)
 		}
 	}
 }
@@ -111,55 +114,160 @@ func (g *group) open(ctx context.Context) jetstream.KeyValue {
 	}
 }
 
+// entry is one change of a bucket key as the watcher or a Get saw it.
+type entry struct {
+	key   string
+	value []byte
+	rev   uint64 // the bucket's revision (stream sequence)
+	del   bool   // a delete or purge marker
+}
+
+func entryOf(e jetstream.KeyValueEntry) entry {
+	return entry{key: e.Key(), value: e.Value(), rev: e.Revision(), del: e.Operation() != jetstream.KeyValuePut}
+}
+
+// watchHeartbeat is how often the server that holds this balancer's
+// watcher confirms it is alive; two missed heartbeats make the watcher
+// start again where it stopped (on another server after a voter died).
+const watchHeartbeat = 500 * time.Millisecond
+
+// watcher is what a group's watch keeps across restarts.
+type watcher struct {
+	synced chan<- struct{} // gets a value once the initial state is applied; then nil
+	seq    uint64          // stream sequence of the last entry applied; 0 before the initial state
+}
+
 // watch applies the bucket's entries to the registry, in batches, until
-// the watcher ends. synced, if not nil, gets a value after the initial
-// entries are applied.
-func (g *group) watch(ctx context.Context, synced chan<- struct{}) {
-	w, err := g.kv.WatchAll(ctx)
-	if err != nil {
-		return
+// ctx is done or the watch breaks (the error says why). The first watch
+// reads the latest entry of every key, and w.synced gets a value once they
+// are applied; later ones resume after w.seq.
+//
+// It reads the bucket's stream with a consumer of its own, ordered as
+// JetStream's ordered consumer is (a gap in the consumer's sequence starts
+// it again), rather than the KV watcher: the KV watcher's 5 s heartbeat and
+// its library's reset backoff left a balancer without updates for 10 s or
+// more when the voter holding its consumer was killed; this one notices
+// within two heartbeats and tries again every 100 ms with short timeouts.
+func (g *group) watch(ctx context.Context, w *watcher) error {
+	stream := "KV_" + g.bucket
+	prefix := "$KV." + g.bucket + "."
+	cfg := jetstream.ConsumerConfig{
+		FilterSubject: prefix + ">", AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1,
+		InactiveThreshold: 10 * time.Second, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	}
-	defer w.Stop() //nolint:errcheck // nothing to do about it
-	var batch []jetstream.KeyValueEntry
-	initial := true
+	if w.seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, w.seq+1
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cons, err := g.c.js.CreateConsumer(cctx, stream, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Best effort, not waited for: otherwise it goes after
+		// InactiveThreshold.
+		go func() {
+			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			g.c.js.DeleteConsumer(dctx, stream, cons.CachedInfo().Name) //nolint:errcheck // see above
+			cancel()
+		}()
+	}()
+	it, err := cons.Messages(jetstream.PullExpiry(4*watchHeartbeat), jetstream.PullHeartbeat(watchHeartbeat),
+		jetstream.WithMessagesErrOnMissingHeartbeat(true))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	type item struct {
+		e      entry
+		caught bool // no more entries pending after e
+	}
+	items := make(chan item, 4096)
+	var readErr error
+	go func() {
+		defer close(items)
+		var cseq uint64
+		for {
+			m, err := it.Next()
+			if err != nil {
+				readErr = err
+				return
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				readErr = err
+				return
+			}
+			if md.Sequence.Consumer != cseq+1 {
+				readErr = fmt.Errorf("consumer sequence %d after %d", md.Sequence.Consumer, cseq)
+				return
+			}
+			cseq = md.Sequence.Consumer
+			e := entry{key: strings.TrimPrefix(m.Subject(), prefix), value: m.Data(), rev: md.Sequence.Stream}
+			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				e.del = true
+			}
+			select {
+			case items <- item{e, md.NumPending == 0}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	initial := w.synced != nil
+	if initial && cons.CachedInfo().NumPending == 0 {
+		// An empty bucket: nothing to wait for.
+		initial = false
+		g.joined(ctx, w)
+	}
+	var batch []entry
 	for {
-		var e jetstream.KeyValueEntry
-		ok := true
+		var it item
+		var ok bool
 		select {
 		case <-ctx.Done():
-			return
-		case e, ok = <-w.Updates():
-		}
-		marker := ok && e == nil
-		if e != nil {
-			batch = append(batch, e)
-		}
-		// Take what else is ready, so that a burst is one registry update.
-		for ok && !marker && len(batch) < 1024 && len(w.Updates()) > 0 {
-			e, ok = <-w.Updates()
-			if e == nil {
-				marker = ok
-			} else {
-				batch = append(batch, e)
-			}
-		}
-		if !initial || marker || len(batch) >= 1024 || !ok {
-			g.apply(batch)
-			batch = batch[:0]
-		}
-		if initial && marker {
-			// The bucket's state at the start is applied.
-			initial = false
-			g.join(ctx)
-			if synced != nil {
-				synced <- struct{}{}
-				synced = nil
-			}
+			return ctx.Err()
+		case it, ok = <-items:
 		}
 		if !ok {
-			return
+			return readErr
+		}
+		batch = append(batch, it.e)
+		caught := it.caught
+		// Take what else is ready, so that a burst is one registry update.
+		for !caught && len(batch) < 1024 && len(items) > 0 {
+			if it, ok = <-items; !ok {
+				break
+			}
+			batch = append(batch, it.e)
+			caught = it.caught
+		}
+		if !initial || caught || len(batch) >= 1024 || !ok {
+			g.apply(batch)
+			w.seq = batch[len(batch)-1].rev
+			batch = batch[:0]
+		}
+		if initial && caught {
+			// The bucket's state at the start is applied.
+			initial = false
+			g.joined(ctx, w)
+		}
+		if !ok {
+			return readErr
 		}
 	}
+}
+
+// joined runs the policy's join once the initial state is applied, and
+// tells Run.
+func (g *group) joined(ctx context.Context, w *watcher) {
+	if w.synced == nil {
+		return
+	}
+	g.join(ctx)
+	w.synced <- struct{}{}
+	w.synced = nil
 }
 
 // join is the policy's step after the initial pull: cluster pushes the
@@ -194,7 +302,7 @@ func (g *group) pushAll(ctx context.Context, onlyNew bool) {
 }
 
 // apply makes the registry hold the bucket's entries, in one update.
-func (g *group) apply(batch []jetstream.KeyValueEntry) {
+func (g *group) apply(batch []entry) {
 	if len(batch) == 0 {
 		return
 	}
@@ -202,12 +310,12 @@ func (g *group) apply(batch []jetstream.KeyValueEntry) {
 	var nodes []change
 	c.mu.Lock()
 	for _, e := range batch {
-		key := e.Key()
-		if e.Revision() <= g.revs[key] {
+		key := e.key
+		if e.rev <= g.revs[key] {
 			continue // our own write, or seen already
 		}
-		g.revs[key] = e.Revision()
-		del := e.Operation() != jetstream.KeyValuePut
+		g.revs[key] = e.rev
+		del := e.del
 		switch {
 		case strings.HasPrefix(key, nodePrefix):
 			route, ok := dec(strings.TrimPrefix(key, nodePrefix))
@@ -217,7 +325,7 @@ func (g *group) apply(batch []jetstream.KeyValueEntry) {
 			var doc *nodeDoc
 			if !del {
 				doc = new(nodeDoc)
-				if err := json.Unmarshal(e.Value(), doc); err != nil || doc.Route != route {
+				if err := json.Unmarshal(e.value, doc); err != nil || doc.Route != route {
 					c.log.Warn("unreadable registration in the cluster's bucket; ignored", "group", g.name, "key", key, "err", err)
 					continue
 				}
@@ -239,7 +347,7 @@ func (g *group) apply(batch []jetstream.KeyValueEntry) {
 				continue
 			}
 			doc := new(memberDoc)
-			if err := json.Unmarshal(e.Value(), doc); err != nil {
+			if err := json.Unmarshal(e.value, doc); err != nil {
 				continue
 			}
 			c.clock.observe(doc.UpdHLC)
