@@ -46,7 +46,7 @@ func inNetns(t *testing.T, name string) bool {
 	ip("-n", ns, "link", "set", "lo", "up")
 	ip("-n", ns, "link", "set", "lo", "multicast", "on")
 	ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "lo")
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), "BARKEEP_IN_NETNS="+name)

@@ -22,6 +22,7 @@ type lb struct {
 	name                            string
 	file                            string
 	client, admin, manager, routeAt string
+	netns                           string // network namespace to run in; "" for the test's
 	cmd                             *exec.Cmd
 	stderr                          *lockedBuffer
 	exited                          chan struct{} // closed when the process exited
@@ -88,6 +89,9 @@ func (b *lb) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.cmd = exec.Command(bin, "serve", "--config", b.file, "--log-format", "json")
+	if b.netns != "" {
+		b.cmd = exec.Command("ip", "netns", "exec", b.netns, bin, "serve", "--config", b.file, "--log-format", "json")
+	}
 	b.stderr = &lockedBuffer{}
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {

@@ -76,13 +76,16 @@ func (c *Cluster) commitNode(ctx context.Context, snap *registry.Snapshot, route
 		errs = append(errs, c.writeNode(ctx, g, doc))
 	}
 	err := errors.Join(errs...)
-	if err == nil || errors.Is(err, registry.ErrStale) {
+	if err == nil {
 		c.mu.Lock()
 		if c.pending[route] == doc {
 			delete(c.pending, route)
 		}
 		c.mu.Unlock()
 	}
+	// On ErrStale the bucket's newer registration was applied, and it
+	// dropped doc from pending if it supersedes it; otherwise doc stays
+	// pending for the retry.
 	return err
 }
 
@@ -133,6 +136,10 @@ func (c *Cluster) write(ctx context.Context, g *group, key string, data []byte, 
 		c.mu.Unlock()
 		if cur != nil && same(cur) {
 			return nil
+		}
+		if cur == nil {
+			// Deleted (or never there): Create handles a delete marker.
+			rev = 0
 		}
 	}
 	var err error
@@ -201,9 +208,13 @@ func (c *Cluster) refresh(ctx context.Context, g *group, key string, same func([
 		c.mu.Unlock()
 		return nil
 	}
-	if e != nil {
-		g.apply([]entry{entryOf(e)})
+	if e == nil {
+		// The compare-and-swap lost against a write the bucket has not
+		// committed: a leader cut off from its quorum still counts its
+		// own proposals. Not stale: unavailable until it is decided.
+		return fmt.Errorf("%w: group %s: %s has a write not yet committed", ErrUnavailable, g.name, key)
 	}
+	g.apply([]entry{entryOf(e)})
 	return fmt.Errorf("%w: %s in group %s", registry.ErrStale, key, g.name)
 }
 
@@ -268,13 +279,13 @@ func (c *Cluster) retryPending(ctx context.Context) {
 		for _, g := range c.pushGroups() {
 			errs = append(errs, c.writeNode(ctx, g, doc))
 		}
-		if err := errors.Join(errs...); err == nil || errors.Is(err, registry.ErrStale) {
+		if err := errors.Join(errs...); err == nil {
 			c.mu.Lock()
 			if c.pending[doc.Route] == doc {
 				delete(c.pending, doc.Route)
 			}
 			c.mu.Unlock()
-			c.log.Info("registration committed to the cluster after a retry", "route", doc.Route, "stale", err != nil)
+			c.log.Info("registration committed to the cluster after a retry", "route", doc.Route)
 		}
 	}
 	for key, doc := range members {
