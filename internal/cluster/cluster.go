@@ -7,7 +7,7 @@
 // an external NATS), the voters hold the registry in a replicated
 // JetStream key-value bucket per cluster group, and soft state (reported
 // loads, the balancers' heartbeats, requests in flight) travels on core
-// NATS subjects. See docs/cluster.md and /work/shared/CLUSTER.md.
+// NATS subjects. See docs/cluster.md.
 //
 // The flow of a registration:
 //
@@ -160,6 +160,8 @@ type Cluster struct {
 	peers    map[string]peerState // other balancers, by name, from their heartbeats
 	pending  map[string]*nodeDoc  // by route: local changes the bucket has not accepted
 	pendingM map[string]*memberDoc
+
+	routeLocks [256]sync.Mutex // see routeLock
 }
 
 // heard is the latest evidence that a node is alive.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +47,9 @@ func (c *Cluster) pushGroups() []*group {
 
 // commitNode writes route's registration to groups.
 func (c *Cluster) commitNode(ctx context.Context, snap *registry.Snapshot, route string, groups []*group) error {
+	mu := c.routeLock(route)
+	mu.Lock()
+	defer mu.Unlock()
 	doc := docOf(snap, route)
 	if doc == nil || len(groups) == 0 {
 		return nil // forgotten here (purged): the bucket keeps its tombstone
@@ -87,6 +92,14 @@ func (c *Cluster) commitNode(ctx context.Context, snap *registry.Snapshot, route
 	// dropped doc from pending if it supersedes it; otherwise doc stays
 	// pending for the retry.
 	return err
+}
+
+// routeLock returns the lock that orders the commits of route: one of a
+// fixed set, shared by routes whose hashes collide.
+func (c *Cluster) routeLock(route string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(route))
+	return &c.routeLocks[h.Sum32()%uint32(len(c.routeLocks))]
 }
 
 // writeNode writes doc to g's bucket unless the bucket holds the same.
@@ -275,6 +288,18 @@ func (c *Cluster) retryPending(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.CommitTimeout)
 	defer cancel()
 	for _, doc := range nodes {
+		// Under the route's lock, and only if no newer change of the
+		// route was committed or tried meanwhile: an older document
+		// written after a newer one would undo it.
+		mu := c.routeLock(doc.Route)
+		mu.Lock()
+		c.mu.Lock()
+		current := c.pending[doc.Route] == doc
+		c.mu.Unlock()
+		if !current {
+			mu.Unlock()
+			continue
+		}
 		var errs []error
 		for _, g := range c.pushGroups() {
 			errs = append(errs, c.writeNode(ctx, g, doc))
@@ -287,6 +312,7 @@ func (c *Cluster) retryPending(ctx context.Context) {
 			c.mu.Unlock()
 			c.log.Info("registration committed to the cluster after a retry", "route", doc.Route)
 		}
+		mu.Unlock()
 	}
 	for key, doc := range members {
 		data, _ := json.Marshal(doc)
