@@ -213,7 +213,8 @@ func register(t *testing.T, b *lb, route, hostport, path string) {
 // registration and keep routing it, and take new changes (after the leader
 // election the worker's retries get through); the restarted balancer
 // catches up, routes everything again, and a REMOVE-APP sent while it was
-// dead does not come back with it, on any balancer.
+// dead does not come back with it, on any balancer. It restarts with an
+// empty data directory, as a replacement for a lost machine does.
 func TestClusterSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three balancer processes")
@@ -274,6 +275,16 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		})
 	}
 
+	// It comes back as a replacement machine would: same name and
+	// address, empty data directory (the runbook for a lost voter).
+	cfg, err := os.ReadFile(dead.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), dead.name+"-data", dead.name+"-replacement-data", 1))
+	if err := os.WriteFile(dead.file, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	restarted := time.Now()
 	dead.start(t)
 	dead.waitReady(t)
