@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // lb is one `barkeep serve` process of a test cluster.
@@ -28,27 +30,12 @@ type lb struct {
 	exited                          chan struct{} // closed when the process exited
 }
 
-// loopbackPorts returns n "127.0.0.1:port" addresses free right now.
-func loopbackPorts(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().String())
-	}
-	return out
-}
-
 // clusterConfigs writes the configuration files of names, all voters of
 // cluster "e2e", each routing to the others.
 func clusterConfigs(t *testing.T, names ...string) []*lb {
 	t.Helper()
 	dir := t.TempDir()
-	ports := loopbackPorts(t, 4*len(names))
+	ports := testnet.FixedAddrs(t, 4*len(names))
 	var lbs []*lb
 	for i, name := range names {
 		p := ports[4*i : 4*i+4]

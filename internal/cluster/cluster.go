@@ -331,13 +331,22 @@ func (c *Cluster) connect(dataDir string) (*nats.Conn, error) {
 		so.Cluster = server.ClusterOpts{}
 		c.log.Info("cluster of one balancer: no peers, no route listener", "node", c.opts.Node)
 	}
+	if so.Cluster.Port > 0 {
+		// The embedded server reports a port it cannot bind only in its
+		// log: say so plainly.
+		l, err := net.Listen("tcp", c.opts.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: listen for routes: %w", err)
+		}
+		l.Close()
+	}
 	srv, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: embedded server: %w", err)
 	}
 	srv.SetLoggerV2(natsLog{c.log}, false, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	if !srv.ReadyForConnections(20 * time.Second) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("cluster: embedded server did not start (routes on %s)", c.opts.Listen)
 	}

@@ -206,12 +206,33 @@ func routeOfKey(key string) (string, bool) {
 	return dec(key[len(nodePrefix):])
 }
 
+// refreshTries and refreshPause bound how long refresh waits for a
+// replica to show the write that won a compare-and-swap: about 0.5 s.
+const (
+	refreshTries = 10
+	refreshPause = 50 * time.Millisecond
+)
+
 // refresh reads key after a lost compare-and-swap and applies the bucket's
 // value here; nil if it turns out equivalent to what was to be written.
 func (c *Cluster) refresh(ctx context.Context, g *group, key string, same func([]byte) bool) error {
-	e, err := g.kv.Get(ctx, key)
-	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return unavailable(g, err)
+	var e jetstream.KeyValueEntry
+	for try := 0; ; try++ {
+		var err error
+		e, err = g.kv.Get(ctx, key)
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return unavailable(g, err)
+		}
+		if e != nil || try == refreshTries {
+			break
+		}
+		// Reads may be served by a replica that has not yet applied the
+		// write that won: ask again before calling it uncommitted.
+		select {
+		case <-ctx.Done():
+			return unavailable(g, ctx.Err())
+		case <-time.After(refreshPause):
+		}
 	}
 	if e != nil && same(e.Value()) {
 		c.mu.Lock()

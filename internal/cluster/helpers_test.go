@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/cluster"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
 	"github.com/barkeep-lb/barkeep/internal/registry"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // bnode is one balancer of a test cluster, in this process: its registry,
@@ -49,30 +49,11 @@ func logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// freeAddrs returns n loopback addresses with ports free right now.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
-}
-
 // startCluster starts the balancers of specs, each routing to all the
 // others, with opts' timeouts, and waits until all of them joined.
 func startCluster(t *testing.T, opts cluster.Options, specs ...spec) []*bnode {
 	t.Helper()
-	addrs := freeAddrs(t, len(specs))
+	addrs := testnet.FixedAddrs(t, len(specs))
 	voters := 0
 	for _, s := range specs {
 		if s.voter {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/barkeep-lb/barkeep/internal/cluster"
 	"github.com/barkeep-lb/barkeep/internal/mcmpserver"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // The sync policies, one test each (Karaf Cellar's table): voters A and C
@@ -23,7 +24,7 @@ type policyWant struct {
 
 func testPolicy(t *testing.T, p cluster.Policy, want policyWant) {
 	t.Parallel()
-	addrs := freeAddrs(t, 3) // a, c: voters from the start; b: route only, joins later
+	addrs := testnet.FixedAddrs(t, 3) // a, c: voters from the start; b: route only, joins later
 	base := cluster.Options{Name: "test", Replicas: 1, Log: logger()}
 	voter := func(name, listen string, peers ...string) *bnode {
 		o := base

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/internal/cluster"
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // TestScale is the scale benchmark of docs/cluster.md; it runs only with
@@ -39,7 +40,7 @@ func TestScale(t *testing.T) {
 		n = 10000
 	}
 	const contexts, concurrency = 5, 32
-	addrs := freeAddrs(t, 4)
+	addrs := testnet.FixedAddrs(t, 4)
 	opts := make([]cluster.Options, 4)
 	for i, name := range []string{"a", "b", "c", "r"} {
 		o := cluster.Options{Name: "scale", Node: name, Listen: addrs[i], Voter: i < 3, Replicas: 3, Log: logger(),

@@ -4,7 +4,12 @@
 package testnet
 
 import (
+	"math/rand/v2"
 	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -54,4 +59,39 @@ func ClosedAddr(tb testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// FixedAddrs returns n loopback addresses, "127.0.0.1:PORT", free right
+// now, for servers that must be told their port before they start (a
+// cluster whose members name each other). The ports lie below the
+// kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), so
+// the outgoing connections and ":0" listeners of tests running meanwhile
+// cannot take them before the server binds.
+func FixedAddrs(tb testing.TB, n int) []string {
+	tb.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
+				low = v
+			}
+		}
+	}
+	var out []string
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			tb.Fatalf("no free loopback port below %d", low)
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(10000+rand.IntN(low-10000))
+		if slices.Contains(out, addr) {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		out = append(out, addr)
+	}
+	return out
 }
