@@ -253,7 +253,7 @@ func appendCombined(b []byte, x *exchange, end time.Time) []byte {
 	h := &x.req.Header
 	b = append(b, e.remote...)
 	b = append(b, " - - ["...)
-	b = x.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = appendStamp(b, x.start)
 	b = append(b, `] "`...)
 	b = appendEscaped(b, b2s(h.Method()))
 	b = append(b, ' ')
@@ -281,6 +281,28 @@ func appendCombined(b []byte, x *exchange, end time.Time) []byte {
 		b = appendKV(b, "fault", x.fault.String())
 	}
 	return append(b, '\n')
+}
+
+// stamp is the combined format's timestamp of one second in one location.
+type stamp struct {
+	sec  int64
+	loc  *time.Location
+	text []byte
+}
+
+// lastStamp caches the latest stamp: lines of the same second copy it
+// rather than format the time again (httpd and nginx cache theirs too).
+var lastStamp atomic.Pointer[stamp]
+
+// appendStamp appends t as "02/Jan/2006:15:04:05 -0700".
+func appendStamp(b []byte, t time.Time) []byte {
+	sec, loc := t.Unix(), t.Location()
+	if s := lastStamp.Load(); s != nil && s.sec == sec && s.loc == loc {
+		return append(b, s.text...)
+	}
+	s := &stamp{sec: sec, loc: loc, text: t.AppendFormat(make([]byte, 0, 26), "02/Jan/2006:15:04:05 -0700")}
+	lastStamp.Store(s)
+	return append(b, s.text...)
 }
 
 func appendQuotedField(b []byte, v string) []byte {

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestLineQueueKeepsEveryProducersOrder pushes numbered lines from several
@@ -54,5 +55,20 @@ func TestLineQueueKeepsEveryProducersOrder(t *testing.T) {
 	}
 	if got != producers*lines {
 		t.Errorf("popped %d lines, want %d", got, producers*lines)
+	}
+}
+
+// TestStampFollowsTheTime: the cached timestamp is the formatted time for
+// every second and location, including going back and forth.
+func TestStampFollowsTheTime(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		paris = time.FixedZone("CET", 3600)
+	}
+	base := time.Date(2026, 12, 6, 21, 59, 59, 900e6, time.UTC)
+	for _, tm := range []time.Time{base, base.Add(50 * time.Millisecond), base.Add(time.Second), base, base.In(paris), base.Add(time.Second).In(paris)} {
+		if got, want := string(appendStamp(nil, tm)), tm.Format("02/Jan/2006:15:04:05 -0700"); got != want {
+			t.Errorf("appendStamp(%v) = %q, want %q", tm, got, want)
+		}
 	}
 }
