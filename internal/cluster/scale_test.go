@@ -169,6 +169,32 @@ func TestScale(t *testing.T) {
 		t.Logf("process RSS: %s", rss)
 	}
 
+	// One registration at a time with the registry full: the latency a
+	// backend that starts sees, without the bulk load's queueing (32
+	// senders at full speed wait on each other: Little's law alone puts
+	// their mean at 32 / throughput).
+	var one []time.Duration
+	for i := range 100 {
+		route := fmt.Sprintf("x%03d", i)
+		began := time.Now()
+		mustSend(t, a.manager, "CONFIG", "JVMRoute="+route+"&Host=127.0.0.2&Port="+strconv.Itoa(20000+i)+"&Type=http")
+		mustSend(t, a.manager, "ENABLE-APP", "JVMRoute="+route+"&Alias=localhost&Context="+ctxList)
+		for _, peer := range nodes[1:] {
+			eventually(t, peer, 10*time.Second, route+" routable", func() bool {
+				node := peer.store.Load().Node(route)
+				return node != nil && len(node.Contexts) == contexts
+			})
+		}
+		one = append(one, time.Since(began))
+	}
+	slices.Sort(one)
+	t.Logf("with %d backends registered, one registration at a time (CONFIG + ENABLE-APP to A until b, c and r route it), 100: p50 %s p99 %s max %s",
+		n, one[50].Round(time.Microsecond), one[98].Round(time.Microsecond), one[99].Round(time.Microsecond))
+	n += 100 // the catch-up below counts these too
+	for i := range 100 {
+		routes = append(routes, fmt.Sprintf("x%03d", i))
+	}
+
 	// Catch-up: a voter (state kept on disk) and the route-only balancer
 	// restart with empty registries.
 	for _, i := range []int{2, 3} {
