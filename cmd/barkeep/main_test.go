@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
 // lockedBuffer collects a command's output while the test reads it.
@@ -194,7 +196,11 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 })
 
 func TestMain(m *testing.M) {
+	// Clusters of barkeep processes and browser tests: not beside the
+	// other heavy packages (see testnet.Exclusive).
+	release := testnet.Exclusive()
 	code := m.Run()
+	release()
 	if bin, err := buildOnce(); err == nil {
 		os.RemoveAll(filepath.Dir(bin))
 	}

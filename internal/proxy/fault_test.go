@@ -31,7 +31,12 @@ func TestMain(m *testing.M) {
 		serveMemberProcess(route)
 		return
 	}
-	os.Exit(m.Run())
+	// The fault and streaming tests load the machine: not beside the
+	// other heavy packages (see testnet.Exclusive).
+	release := testnet.Exclusive()
+	code := m.Run()
+	release()
+	os.Exit(code)
 }
 
 // serveMemberProcess listens on loopback, prints its address on stdout and
