@@ -291,6 +291,12 @@ func TestClusterSurvivesKill9(t *testing.T) {
 func checkCtl(t *testing.T, lbs []*lb, workers int) {
 	t.Helper()
 	admin := "http://" + lbs[len(lbs)-1].admin
+	// Balancers are listed once heard from (they announce themselves
+	// about once a second): wait for all of them first.
+	waitUntil(t, 10*time.Second, "every balancer heard", func() bool {
+		bs, _ := lbs[len(lbs)-1].status()["balancers"].([]any)
+		return len(bs) == len(lbs)
+	})
 	code, out, errOut := ctlRun(t, admin, "cluster")
 	if code != 0 {
 		t.Fatalf("ctl cluster: exit %d: %s", code, errOut)
