@@ -198,9 +198,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 func TestMain(m *testing.M) {
 	// Clusters of barkeep processes and browser tests: not beside the
 	// other heavy packages (see testnet.Exclusive).
-	release := testnet.Exclusive()
-	code := m.Run()
-	release()
+	code := testnet.RunExclusive(m)
 	if bin, err := buildOnce(); err == nil {
 		os.RemoveAll(filepath.Dir(bin))
 	}

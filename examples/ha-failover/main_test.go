@@ -10,9 +10,4 @@ import (
 // TestMain: the example's client checks that no request fails while a
 // backend hangs, which depends on timeouts: not beside the other heavy
 // packages (see testnet.Exclusive).
-func TestMain(m *testing.M) {
-	release := testnet.Exclusive()
-	code := m.Run()
-	release()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testnet.RunExclusive(m)) }

@@ -7,11 +7,6 @@ import (
 	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
 
-// TestMain: The cluster tests measure replication latency: not beside the other heavy packages (see
-// testnet.Exclusive).
-func TestMain(m *testing.M) {
-	release := testnet.Exclusive()
-	code := m.Run()
-	release()
-	os.Exit(code)
-}
+// TestMain runs the tests under testnet.Exclusive, not beside the other
+// heavy packages: they measure replication latency.
+func TestMain(m *testing.M) { os.Exit(testnet.RunExclusive(m)) }

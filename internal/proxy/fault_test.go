@@ -33,10 +33,7 @@ func TestMain(m *testing.M) {
 	}
 	// The fault and streaming tests load the machine: not beside the
 	// other heavy packages (see testnet.Exclusive).
-	release := testnet.Exclusive()
-	code := m.Run()
-	release()
-	os.Exit(code)
+	os.Exit(testnet.RunExclusive(m))
 }
 
 // serveMemberProcess listens on loopback, prints its address on stdout and

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"testing"
 )
 
 // Exclusive takes a machine-wide lock, an flock(2) on
@@ -42,3 +43,13 @@ func Exclusive() (release func()) {
 
 // exclusiveEnv marks the holder of Exclusive's lock and its children.
 const exclusiveEnv = "BARKEEP_TEST_EXCLUSIVE"
+
+// RunExclusive runs m's tests holding Exclusive's lock and returns the
+// exit code, for a TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testnet.RunExclusive(m)) }
+func RunExclusive(m *testing.M) int {
+	release := Exclusive()
+	defer release()
+	return m.Run()
+}
