@@ -148,27 +148,10 @@ func putBalancer(d *registry.Draft, bd balancerDoc) error {
 	if cur != nil && balancerDocOf(cur) == bd {
 		return nil
 	}
-	b := &registry.Balancer{
-		Name: bd.Name, Source: registry.SourceMCMP, LBMethod: registry.Cluster,
-		StickySessionSep: '.', StickyCookieFirst: true, FailOnTimeout: true,
-		NoFailover: bd.Force, StickySessionRemove: bd.Remove, MaxAttempts: bd.MaxAttempts, Timeout: bd.WaitWorker,
-		Cluster: &registry.ClusterSettings{Sticky: bd.Sticky, Cookie: bd.Cookie, Path: bd.Path},
-	}
-	if bd.Sticky {
-		b.StickySession = []string{bd.Cookie, bd.Path}
-	}
-	if cur != nil {
-		b.Members, b.Stats, b.Cluster.ID = cur.Members, cur.Stats, cur.Cluster.ID
-	} else {
-		var ids []int
-		for _, o := range d.Balancers() {
-			if o.Cluster != nil {
-				ids = append(ids, o.Cluster.ID)
-			}
-		}
-		b.Cluster.ID = lowestFree(ids)
-	}
-	return d.PutBalancer(b)
+	return d.PutMCMPBalancer(registry.MCMPBalancer{
+		Name: bd.Name, Sticky: bd.Sticky, Cookie: bd.Cookie, Path: bd.Path,
+		Remove: bd.Remove, Force: bd.Force, WaitWorker: bd.WaitWorker, MaxAttempts: bd.MaxAttempts,
+	}, 0)
 }
 
 // applyMember sets an operator's member settings, if this balancer has
@@ -193,18 +176,4 @@ func applyMember(d *registry.Draft, doc *memberDoc) (bool, error) {
 		m.LoadFactor, m.LBSet, m.Route, m.Redirect, m.Status = doc.LoadFactor, doc.LBSet, doc.Route, doc.Redirect, status
 		return nil
 	})
-}
-
-// lowestFree returns the smallest non-negative int not in used.
-func lowestFree(used []int) int {
-	slices.Sort(used)
-	id := 0
-	for _, u := range used {
-		if u == id {
-			id++
-		} else if u > id {
-			break
-		}
-	}
-	return id
 }

@@ -130,37 +130,19 @@ func sameWorker(a, b *registry.Node) bool {
 // CONFIG: every sticky setting the message leaves out goes back to its
 // default, as in the reference. Members and counters stay.
 func (s *Server) putBalancer(d *registry.Draft, name string, req *mcmp.ConfigRequest) error {
-	cur := d.Balancer(name)
-	if cur != nil && cur.Cluster == nil {
+	err := d.PutMCMPBalancer(registry.MCMPBalancer{
+		Name: name, Sticky: req.StickySession, Cookie: req.StickySessionCookie, Path: req.StickySessionPath,
+		Remove: req.StickySessionRemove, Force: req.StickySessionForce, WaitWorker: req.WaitWorker, MaxAttempts: req.MaxAttempts,
+	}, s.maxHost)
+	switch {
+	case errors.Is(err, registry.ErrConfiguredBalancer):
 		pe := mcmp.BalancerTableFull(req.JVMRoute)
 		pe.Err = fmt.Errorf("balancer %q is configured in the file; MCMP nodes cannot join it", name)
 		return pe
+	case errors.Is(err, registry.ErrBalancerTableFull):
+		return mcmp.BalancerTableFull(req.JVMRoute)
 	}
-	b := &registry.Balancer{
-		Name: name, Source: registry.SourceMCMP, LBMethod: registry.Cluster,
-		StickySessionSep: '.', StickyCookieFirst: true, FailOnTimeout: true,
-		NoFailover: req.StickySessionForce, StickySessionRemove: req.StickySessionRemove,
-		MaxAttempts: max(req.MaxAttempts, 0), Timeout: req.WaitWorker,
-		Cluster: &registry.ClusterSettings{Sticky: req.StickySession, Cookie: req.StickySessionCookie, Path: req.StickySessionPath},
-	}
-	if req.StickySession {
-		b.StickySession = []string{req.StickySessionCookie, req.StickySessionPath}
-	}
-	if cur != nil {
-		b.Members, b.Stats, b.Cluster.ID = cur.Members, cur.Stats, cur.Cluster.ID
-	} else {
-		var ids []int
-		for _, o := range d.Balancers() {
-			if o.Cluster != nil {
-				ids = append(ids, o.Cluster.ID)
-			}
-		}
-		if len(ids) >= s.maxHost {
-			return mcmp.BalancerTableFull(req.JVMRoute)
-		}
-		b.Cluster.ID = lowestFree(ids)
-	}
-	return d.PutBalancer(b)
+	return err
 }
 
 // app applies a context-form or node-wide ENABLE-APP, DISABLE-APP,
@@ -361,18 +343,4 @@ func vhostOf(n *registry.Node, alias string) int {
 		}
 	}
 	return 0
-}
-
-// lowestFree returns the smallest non-negative int not in used.
-func lowestFree(used []int) int {
-	slices.Sort(used)
-	id := 0
-	for _, u := range used {
-		if u == id {
-			id++
-		} else if u > id {
-			break
-		}
-	}
-	return id
 }
