@@ -379,3 +379,43 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// TestPutMCMPBalancer: a CONFIG's balancer gets the lowest free row id,
+// keeps its members, counters and row when rewritten (settings left out
+// go back to their defaults), is refused over a balancer of the
+// configuration file, and over the row limit.
+func TestPutMCMPBalancer(t *testing.T) {
+	s := registry.NewStore()
+	put := func(b registry.MCMPBalancer, max int) error {
+		_, err := s.Update(func(d *registry.Draft) error { return d.PutMCMPBalancer(b, max) })
+		return err
+	}
+	if _, err := s.Update(func(d *registry.Draft) error {
+		return d.PutBalancer(&registry.Balancer{Name: "file", StickySessionSep: '.'})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := put(registry.MCMPBalancer{Name: name, Sticky: true, Cookie: "JSESSIONID", Path: "jsessionid", Force: true}, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := s.Load().Balancer("a")
+	if a.Cluster.ID != 0 || s.Load().Balancer("b").Cluster.ID != 1 || !a.NoFailover || len(a.StickySession) != 2 || a.LBMethod != registry.Cluster {
+		t.Fatalf("a = %+v (row %d), b row %d", a, a.Cluster.ID, s.Load().Balancer("b").Cluster.ID)
+	}
+	a.Stats.Failovers.Add(3)
+	if err := put(registry.MCMPBalancer{Name: "a", MaxAttempts: -1}, 2); err != nil {
+		t.Fatal(err)
+	}
+	a2 := s.Load().Balancer("a")
+	if a2.Cluster.ID != 0 || a2.Stats != a.Stats || a2.NoFailover || a2.StickySession != nil || a2.MaxAttempts != 0 {
+		t.Errorf("rewritten a = %+v, want row 0, the same counters, defaults back", a2)
+	}
+	if err := put(registry.MCMPBalancer{Name: "c"}, 2); !errors.Is(err, registry.ErrBalancerTableFull) {
+		t.Errorf("third MCMP balancer with room for two: %v", err)
+	}
+	if err := put(registry.MCMPBalancer{Name: "file"}, 0); !errors.Is(err, registry.ErrConfiguredBalancer) {
+		t.Errorf("MCMP balancer over the file's: %v", err)
+	}
+}
