@@ -386,27 +386,18 @@ func TestHangDetect(t *testing.T) {
 	}
 }
 
-// TestBrokenLoadWithdrawsWaitingRequest: a GET waiting on an MCMP node
-// whose agent then reports Load -1 (the backend stopped answering) is
-// withdrawn from it and answered by the other node, long before the
-// node's timeout.
-func TestBrokenLoadWithdrawsWaitingRequest(t *testing.T) {
-	got := make(chan struct{}, 1)
-	hung := testnet.Serve(t, func(c net.Conn) {
-		defer c.Close()
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-			got <- struct{}{}
-		}
-		io.Copy(io.Discard, c) // never answers; ends when the test closes it
-	})
-	other := newRecorder(t, "b")
+// twoNodes returns a registry with MCMP nodes "a" at aAddr and "b" at
+// bAddr in balancer mycluster (maxattempts 1, as a CONFIG sets it), both
+// serving /app for localhost with a node timeout of a minute.
+func twoNodes(t *testing.T, aAddr, bAddr string) *registry.Store {
+	t.Helper()
 	store := registry.NewStore()
 	_, err := store.Update(func(d *registry.Draft) error {
 		if err := d.PutBalancer(&registry.Balancer{Name: "mycluster", StickySession: []string{"JSESSIONID", "jsessionid"},
 			StickySessionSep: '.', LBMethod: registry.Cluster, Cluster: &registry.ClusterSettings{}, MaxAttempts: 1}); err != nil {
 			return err
 		}
-		for i, addr := range []string{hung, other.Listener.Addr().String()} {
+		for i, addr := range []string{aAddr, bAddr} {
 			host, port, _ := net.SplitHostPort(addr)
 			route := string(rune('a' + i))
 			n := &registry.Node{ID: i + 1, JVMRoute: route, Balancer: "mycluster", Type: memberScheme, Host: host, Port: port,
@@ -422,6 +413,24 @@ func TestBrokenLoadWithdrawsWaitingRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// TestBrokenLoadWithdrawsWaitingRequest: a GET waiting on an MCMP node
+// whose agent then reports Load -1 (the backend stopped answering) is
+// withdrawn from it and answered by the other node, long before the
+// node's timeout.
+func TestBrokenLoadWithdrawsWaitingRequest(t *testing.T) {
+	got := make(chan struct{}, 1)
+	hung := testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			got <- struct{}{}
+		}
+		io.Copy(io.Discard, c) // never answers; ends when the test closes it
+	})
+	other := newRecorder(t, "b")
+	store := twoNodes(t, hung, other.Listener.Addr().String())
 	a := store.Load().Node("a")
 	a.Stats.Load.Store(50)
 	store.Load().Node("b").Stats.Load.Store(50)
@@ -436,5 +445,25 @@ func TestBrokenLoadWithdrawsWaitingRequest(t *testing.T) {
 	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
 	if res.StatusCode != 200 || body != "b" {
 		t.Errorf("GET stuck on a node that reports Load -1: %d %q, want 200 from b", res.StatusCode, body)
+	}
+}
+
+// TestBrokenNodeStillServesItsSessions: a node that already reported
+// Load -1 still gets its sticky requests (mod_cluster's rule), and one it
+// answers slowly is not withdrawn from it.
+func TestBrokenNodeStillServesItsSessions(t *testing.T) {
+	slow := newBackend(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond) // past a few of the waiting request's looks
+		io.WriteString(w, "a")
+	}))
+	t.Cleanup(slow.Close)
+	other := newRecorder(t, "b")
+	store := twoNodes(t, slow.Listener.Addr().String(), other.Listener.Addr().String())
+	store.Load().Node("a").Stats.Load.Store(-1)
+	store.Load().Node("b").Stats.Load.Store(50)
+	f := frontFor(t, store)
+	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
+	if res.StatusCode != 200 || body != "a" {
+		t.Errorf("sticky request to a node reporting Load -1: %d %q, want 200 from a", res.StatusCode, body)
 	}
 }

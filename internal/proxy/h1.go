@@ -164,8 +164,8 @@ const awaitTick = 100 * time.Millisecond
 // awaitResponse waits for the first byte of the member's response on br,
 // up to timeout after sent (0: no limit). Every awaitTick it looks up:
 // when the member has gone into error state, failed its health check or
-// reported Load -1 over MCMP (its agent found the backend broken), the
-// request is withdrawn (errMemberHung) so it can go elsewhere; when the
+// reported Load -1 over MCMP since the request was sent (its agent found
+// the backend broken), the request is withdrawn (errMemberHung) so it can go elsewhere; when the
 // client has closed its connection (checked after a second), it is
 // withdrawn as well (errClientGone). The request's own goroutine does
 // this, so no other goroutine touches its connection.
@@ -175,6 +175,10 @@ func (x *exchange) awaitResponse(conn net.Conn, br *bufio.Reader, sent int64, ti
 		end = time.Unix(0, sent).Add(timeout)
 	}
 	wake := time.Unix(0, sent).Add(awaitTick)
+	// A node already reporting Load -1 still serves its sessions (sticky
+	// requests go there on purpose): only a report that comes while the
+	// request waits withdraws it.
+	brokenAtSend := x.member.Stats.Load.Load() == -1
 	for {
 		if !end.IsZero() && end.Before(wake) {
 			wake = end
@@ -192,7 +196,7 @@ func (x *exchange) awaitResponse(conn net.Conn, br *bufio.Reader, sent int64, ti
 			return err // the member's timeout
 		}
 		m := x.member
-		if m.InError(x.h.now().UnixNano()) || m.Stats.HCFail.Load() || m.Stats.Load.Load() == -1 {
+		if m.InError(x.h.now().UnixNano()) || m.Stats.HCFail.Load() || !brokenAtSend && m.Stats.Load.Load() == -1 {
 			return errMemberHung
 		}
 		if x.conn != nil && now.UnixNano()-sent > int64(time.Second) && peekClosed(rawConn(x.conn)) {
