@@ -22,6 +22,9 @@ type container struct {
 	handler func(s *stream, fr *ajp.ForwardRequest)
 	// silent makes the container accept connections and never answer.
 	silent bool
+	// ended gets a value each time a connection ends (the client closed
+	// it, or the container did); values beyond its buffer are dropped.
+	ended chan struct{}
 }
 
 // stream is the container's side of one connection.
@@ -38,7 +41,7 @@ type stream struct {
 
 func newContainer(t *testing.T, packetSize int, handler func(s *stream, fr *ajp.ForwardRequest)) *container {
 	t.Helper()
-	c := &container{handler: handler}
+	c := &container{handler: handler, ended: make(chan struct{}, 16)}
 	c.address = testnet.Serve(t, func(nc net.Conn) {
 		c.conns.Add(1)
 		c.serve(&stream{nc: nc, br: bufio.NewReader(nc), buf: make([]byte, packetSize), size: packetSize})
@@ -49,7 +52,13 @@ func newContainer(t *testing.T, packetSize int, handler func(s *stream, fr *ajp.
 func (c *container) addr() string { return c.address }
 
 func (c *container) serve(s *stream) {
-	defer s.nc.Close()
+	defer func() {
+		s.nc.Close()
+		select {
+		case c.ended <- struct{}{}:
+		default:
+		}
+	}()
 	for {
 		p, err := ajp.ReadPacket(s.br, s.buf, ajp.MagicToContainer)
 		if err != nil || c.silent {

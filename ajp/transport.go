@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,10 @@ var ErrPing = errors.New("ajp: no CPONG")
 // ErrHeadersTooLarge is returned, before anything is sent, for a request
 // whose forward-request packet exceeds the packet size.
 var ErrHeadersTooLarge = errors.New("ajp: request headers exceed the packet size")
+
+// DefaultWaitTick is how often [Transport.Waiting] is consulted when
+// [Transport.WaitTick] is 0.
+const DefaultWaitTick = 100 * time.Millisecond
 
 // Transport is an http.RoundTripper for ajp://host:port URLs (port 8009
 // when absent). It keeps idle connections per address for reuse. The
@@ -65,6 +70,22 @@ type Transport struct {
 	PacketSize int
 	// DialContext opens connections; default net.Dialer.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Waiting, when set, is consulted while a request waits for the
+	// container's SEND_HEADERS once its forward request is written: every
+	// WaitTick (the first one WaitTick after sent, the time the forward
+	// request was written), with the ctx given to Do (req.Context() for
+	// RoundTrip), so per-request state can travel in ctx. It returns nil
+	// to keep waiting; any other error abandons the request: its
+	// connection is closed, never reused nor retried, and Do returns that
+	// very error, unwrapped. It is not consulted while a packet is
+	// arriving, nor once the headers came. It runs on the caller's
+	// goroutine between reads and must not block. ResponseHeaderTimeout
+	// and ctx still end the wait as without it. Nil (the default) leaves
+	// the wait to ResponseHeaderTimeout and ctx alone.
+	Waiting func(ctx context.Context, sent time.Time) error
+	// WaitTick is how often Waiting is consulted; default
+	// DefaultWaitTick. Unused without Waiting.
+	WaitTick time.Duration
 
 	pools sync.Map // address -> chan *conn
 }
@@ -232,7 +253,9 @@ type Response struct {
 // before anything was sent are the dial error itself (a *net.OpError) or
 // wrap ErrPing; ErrHeadersTooLarge when fr does not fit in a packet.
 // A reused connection the container had closed is retried once on a new
-// one when none of the body was sent. Safe for concurrent use.
+// one when none of the body was sent. A request abandoned by the
+// transport's Waiting returns Waiting's error as is. Safe for concurrent
+// use.
 func (t *Transport) Do(ctx context.Context, addr string, fr *ForwardRequest, body io.Reader, length int64) (*Response, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "8009")
@@ -255,7 +278,7 @@ func (t *Transport) Do(ctx context.Context, addr string, fr *ForwardRequest, bod
 		c.nc.Close()
 		// A reused connection the container had closed: like net/http,
 		// try once more on a fresh one if nothing of the body was sent.
-		if reused && attempt == 0 && !sent.body && staleConn(err) && ctx.Err() == nil {
+		if reused && attempt == 0 && !sent.body && !sent.abandoned && staleConn(err) && ctx.Err() == nil {
 			continue
 		}
 		return nil, err
@@ -263,7 +286,10 @@ func (t *Transport) Do(ctx context.Context, addr string, fr *ForwardRequest, bod
 }
 
 // sentState tells how far a failed exchange got.
-type sentState struct{ body bool }
+type sentState struct {
+	body      bool // some of the body was sent
+	abandoned bool // Waiting gave the request up
+}
 
 func staleConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
@@ -306,10 +332,23 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, fr *Forw
 		stop()
 		return nil, sent, ctxErr(ctx, err)
 	}
+	w := headerWait{ctx: ctx, t: t}
+	if t.ResponseHeaderTimeout > 0 || t.Waiting != nil {
+		w.sent = time.Now()
+		w.wake = w.sent.Add(cmp.Or(t.WaitTick, DefaultWaitTick))
+	}
 	if t.ResponseHeaderTimeout > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t.ResponseHeaderTimeout))
+		w.end = w.sent.Add(t.ResponseHeaderTimeout)
+		c.nc.SetReadDeadline(w.end)
 	}
 	for {
+		if t.Waiting != nil {
+			if err := w.await(c); err != nil {
+				stop()
+				sent.abandoned = w.abandoned
+				return nil, sent, err
+			}
+		}
 		p, err := ReadPacket(c.br, c.buf, MagicFromContainer)
 		if err != nil {
 			stop()
@@ -338,6 +377,50 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, fr *Forw
 			stop()
 			return nil, sent, fmt.Errorf("%w: message type %d before the response headers", ErrMalformed, p[0])
 		}
+	}
+}
+
+// headerWait is an exchange waiting for SEND_HEADERS with
+// Transport.Waiting set.
+type headerWait struct {
+	ctx       context.Context
+	t         *Transport
+	sent      time.Time // the forward request was written
+	end       time.Time // ResponseHeaderTimeout expires; zero: never
+	wake      time.Time // Waiting is next consulted
+	abandoned bool      // Waiting returned an error
+}
+
+// await returns once the next packet starts arriving on c, consulting
+// Waiting every WaitTick until then; on return without error c's read
+// deadline is end. The wait ends with Waiting's error, ctx's, or the
+// timeout at end.
+func (w *headerWait) await(c *conn) error {
+	for {
+		deadline := w.wake
+		if !w.end.IsZero() && w.end.Before(deadline) {
+			deadline = w.end
+		}
+		c.nc.SetReadDeadline(deadline)
+		// ctx's AfterFunc may have forced a past deadline that the line
+		// above replaced: look at ctx after setting it.
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		_, err := c.br.Peek(1)
+		if err == nil {
+			c.nc.SetReadDeadline(w.end)
+			return nil
+		}
+		now := time.Now()
+		if !errors.Is(err, os.ErrDeadlineExceeded) || w.ctx.Err() != nil || !w.end.IsZero() && !now.Before(w.end) {
+			return ctxErr(w.ctx, err)
+		}
+		if err := w.t.Waiting(w.ctx, w.sent); err != nil {
+			w.abandoned = true
+			return err
+		}
+		w.wake = time.Now().Add(cmp.Or(w.t.WaitTick, DefaultWaitTick))
 	}
 }
 
