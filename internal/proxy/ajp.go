@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/barkeep-lb/barkeep/ajp"
 )
@@ -23,7 +24,24 @@ func newAJPTransport(s transportSettings) *ajpTransport {
 		ConnectTimeout: s.connTimeout, ResponseHeaderTimeout: s.timeout, PingTimeout: s.ping,
 		Secret: s.secret, Route: s.route, FlushPackets: s.flushPackets,
 		MaxIdleConns: 64, IdleConnTimeout: s.ttl,
+		Waiting: ajpWaiting, WaitTick: awaitTick,
 	}}
+}
+
+// ajpWaitKey carries the exchange in the context given to ajp's Do, for
+// ajpWaiting.
+type ajpWaitKey struct{}
+
+// ajpWaiting is the ajp transport's Transport.Waiting: a request waiting
+// for its container's headers is withdrawn as h1's awaitResponse withdraws
+// one (see withdrawal), so a hung container does not hold it until the
+// member's timeout.
+func ajpWaiting(ctx context.Context, sent time.Time) error {
+	x, ok := ctx.Value(ajpWaitKey{}).(*exchange)
+	if !ok {
+		return nil
+	}
+	return x.withdrawal(time.Now(), sent.UnixNano(), x.brokenAtSend)
 }
 
 func (a *ajpTransport) closeIdle() { a.t.CloseIdleConnections() }
@@ -46,7 +64,9 @@ func (a *ajpTransport) roundTrip(x *exchange) error {
 		length = 0
 	}
 	x.hdr = x.mresp
-	resp, err := a.t.Do(context.Background(), a.addr, fr, body, length)
+	x.brokenAtSend = x.member.Stats.Load.Load() == -1
+	ctx := context.WithValue(context.Background(), ajpWaitKey{}, x) // for ajpWaiting
+	resp, err := a.t.Do(ctx, a.addr, fr, body, length)
 	if err != nil {
 		return err
 	}

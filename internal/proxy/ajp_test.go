@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/ajp"
+	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
@@ -24,21 +27,7 @@ func ajpContainer(t *testing.T, route string, silent bool) string {
 			io.Copy(io.Discard, nc)
 			return
 		}
-		br := bufio.NewReader(nc)
-		buf := make([]byte, ajp.DefaultPacketSize)
-		for {
-			p, err := ajp.ReadPacket(br, buf, ajp.MagicToContainer)
-			if err != nil {
-				return
-			}
-			if p[0] == ajp.CodeCPing {
-				nc.Write(ajp.AppendPacket(nil, ajp.MagicFromContainer, []byte{ajp.CodeCPong}))
-				continue
-			}
-			fr, err := ajp.ParseForwardRequest(p)
-			if err != nil {
-				return
-			}
+		serveAJP(nc, route, func(fr *ajp.ForwardRequest) string {
 			host, cookie := "", ""
 			for _, h := range fr.Headers {
 				switch strings.ToLower(h.Name) {
@@ -48,14 +37,36 @@ func ajpContainer(t *testing.T, route string, silent bool) string {
 					cookie = h.Value
 				}
 			}
-			body := route + " uri=" + fr.URI + " remote=" + fr.RemoteAddr + " host=" + host + " secret=" + fr.Secret + " cookie=" + cookie
-			sh := ajp.SendHeaders{Status: 200, Headers: []ajp.Header{{Name: "Set-Cookie", Value: "JSESSIONID=S." + route + "; Path=/bar"}}}
-			out := ajp.AppendPacket(nil, ajp.MagicFromContainer, sh.AppendPayload(nil))
-			out = ajp.AppendPacket(out, ajp.MagicFromContainer, ajp.AppendBodyChunk(nil, []byte(body)))
-			out = ajp.AppendPacket(out, ajp.MagicFromContainer, []byte{ajp.CodeEndResponse, 1})
-			nc.Write(out)
-		}
+			return route + " uri=" + fr.URI + " remote=" + fr.RemoteAddr + " host=" + host + " secret=" + fr.Secret + " cookie=" + cookie
+		})
 	})
+}
+
+// serveAJP serves AJP13 on nc as a container until it closes: CPONG for
+// CPING, and for every forward request a 200 with a session cookie for
+// route and the body body(request).
+func serveAJP(nc net.Conn, route string, body func(*ajp.ForwardRequest) string) {
+	br := bufio.NewReader(nc)
+	buf := make([]byte, ajp.DefaultPacketSize)
+	for {
+		p, err := ajp.ReadPacket(br, buf, ajp.MagicToContainer)
+		if err != nil {
+			return
+		}
+		if p[0] == ajp.CodeCPing {
+			nc.Write(ajp.AppendPacket(nil, ajp.MagicFromContainer, []byte{ajp.CodeCPong}))
+			continue
+		}
+		fr, err := ajp.ParseForwardRequest(p)
+		if err != nil {
+			return
+		}
+		sh := ajp.SendHeaders{Status: 200, Headers: []ajp.Header{{Name: "Set-Cookie", Value: "JSESSIONID=S." + route + "; Path=/bar"}}}
+		out := ajp.AppendPacket(nil, ajp.MagicFromContainer, sh.AppendPayload(nil))
+		out = ajp.AppendPacket(out, ajp.MagicFromContainer, ajp.AppendBodyChunk(nil, []byte(body(fr))))
+		out = ajp.AppendPacket(out, ajp.MagicFromContainer, []byte{ajp.CodeEndResponse, 1})
+		nc.Write(out)
+	}
 }
 
 func ajpMember(addr, route string) *registry.Member {
@@ -116,5 +127,95 @@ func TestAJPPingTimeoutFailsOver(t *testing.T) {
 	}
 	if f.member("hung").Stats.Elected.Load() != 1 {
 		t.Error("the POST did not try the hung member first")
+	}
+}
+
+// TestHungAJPMemberWithHealthCheck is TestHungMemberWithHealthCheck with
+// ajp:// members and a 1 s CPING check: one of two containers is frozen
+// (SIGSTOP) under load; the requests waiting for its headers are withdrawn
+// when the check fails and served by the other, none fails, and traffic
+// flows again within 2 s (the member's timeout is 10 s).
+func TestHungAJPMemberWithHealthCheck(t *testing.T) {
+	aAddr, a := memberProcessOf(t, "a", "ajp")
+	bAddr, _ := memberProcessOf(t, "b", "ajp")
+	check := func() *registry.HealthCheck {
+		return &registry.HealthCheck{Method: registry.CheckCPING, Interval: time.Second, Timeout: 300 * time.Millisecond, Passes: 1, Fails: 1}
+	}
+	ma, mb := ajpMember(aAddr, "a"), ajpMember(bAddr, "b")
+	ma.Check, mb.Check = check(), check()
+	f := newFixture(t, web(ma, mb))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+
+	out, stoppedAt := hangRun(t, f, a)
+	checkHangRun(t, out, stoppedAt, 2*time.Second)
+	if !f.member("a").Stats.HCFail.Load() {
+		t.Error("frozen container passes its CPING check")
+	}
+}
+
+// stuckAJPContainer answers CPING but holds every forward request: it
+// calls got, then reads until the connection closes, and only then (too
+// late) answers with route.
+func stuckAJPContainer(t *testing.T, route string, got func()) string {
+	return testnet.Serve(t, func(nc net.Conn) {
+		serveAJP(nc, route, func(*ajp.ForwardRequest) string {
+			got()
+			io.Copy(io.Discard, nc)
+			return route
+		})
+	})
+}
+
+// TestBrokenLoadWithdrawsWaitingAJPRequest is
+// TestBrokenLoadWithdrawsWaitingRequest with ajp nodes: a GET waiting for
+// the headers of a node whose agent then reports Load -1 is withdrawn
+// from it and answered by the other node, long before the node's timeout
+// (a minute).
+func TestBrokenLoadWithdrawsWaitingAJPRequest(t *testing.T) {
+	got := make(chan struct{}, 1)
+	hung := stuckAJPContainer(t, "a", func() {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	})
+	store := twoNodesOf(t, "ajp", hung, ajpContainer(t, "b", false))
+	a := store.Load().Node("a")
+	a.Stats.Load.Store(50)
+	store.Load().Node("b").Stats.Load.Store(50)
+	f := frontFor(t, store)
+	go func() {
+		select {
+		case <-got:
+			a.Stats.Load.Store(-1) // what STATUS with Load=-1 does
+		case <-time.After(5 * time.Second):
+		}
+	}()
+	start := time.Now()
+	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
+	if res.StatusCode != 200 || !strings.HasPrefix(body, "b ") {
+		t.Errorf("GET stuck on an ajp node that reports Load -1 (after %v): %d %q, want 200 from b", time.Since(start), res.StatusCode, body)
+	}
+}
+
+// TestBrokenAJPNodeStillServesItsSessions is
+// TestBrokenNodeStillServesItsSessions with ajp nodes: a node that already
+// reported Load -1 keeps the sticky request it answers slowly.
+func TestBrokenAJPNodeStillServesItsSessions(t *testing.T) {
+	slow := testnet.Serve(t, func(nc net.Conn) {
+		serveAJP(nc, "a", func(*ajp.ForwardRequest) string {
+			time.Sleep(300 * time.Millisecond) // past a few of the waiting request's looks
+			return "a"
+		})
+	})
+	store := twoNodesOf(t, "ajp", slow, ajpContainer(t, "b", false))
+	store.Load().Node("a").Stats.Load.Store(-1)
+	store.Load().Node("b").Stats.Load.Store(50)
+	f := frontFor(t, store)
+	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
+	if res.StatusCode != 200 || body != "a" {
+		t.Errorf("sticky request to an ajp node reporting Load -1: %d %q, want 200 from a", res.StatusCode, body)
 	}
 }

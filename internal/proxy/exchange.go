@@ -61,6 +61,9 @@ type exchange struct {
 	hung      bool      // the current member was judged hung by this request
 	attemptAt time.Time // when the current member was chosen: Stats.Latency starts here
 	dry       bool      // Explain: choose without taking a slot or advancing the balancer's sequence
+	// brokenAtSend: the current member (ajp) reported Load -1 when the
+	// request was sent to it; see withdrawal.
+	brokenAtSend bool
 
 	// The request body.
 	body     reqBody

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
@@ -24,11 +25,12 @@ import (
 )
 
 // TestMain lets the test binary run as a member process of its own
-// (BARKEEP_TEST_MEMBER=route), so a test can freeze it with SIGSTOP as an
-// operator's hung JVM would be.
+// (BARKEEP_TEST_MEMBER=route, speaking BARKEEP_TEST_MEMBER_PROTO: http or
+// ajp), so a test can freeze it with SIGSTOP as an operator's hung JVM
+// would be.
 func TestMain(m *testing.M) {
 	if route := os.Getenv("BARKEEP_TEST_MEMBER"); route != "" {
-		serveMemberProcess(route)
+		serveMemberProcess(route, os.Getenv("BARKEEP_TEST_MEMBER_PROTO"))
 		return
 	}
 	// The fault and streaming tests load the machine: not beside the
@@ -37,8 +39,9 @@ func TestMain(m *testing.M) {
 }
 
 // serveMemberProcess listens on loopback, prints its address on stdout and
-// answers every request with its route, until stdin closes.
-func serveMemberProcess(route string) {
+// answers every request with its route, over HTTP/1.1 or (proto "ajp")
+// AJP13, until stdin closes.
+func serveMemberProcess(route, proto string) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -49,18 +52,34 @@ func serveMemberProcess(route string) {
 		io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}()
+	if proto == "ajp" {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				os.Exit(1)
+			}
+			go serveAJP(c, route, func(*ajp.ForwardRequest) string { return route })
+		}
+	}
 	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, route)
 	}))
 }
 
-// memberProcess starts the test binary as a member process and returns its
-// address; it is killed (and continued first, if stopped) when the test
-// ends.
+// memberProcess starts the test binary as an HTTP member process and
+// returns its address; it is killed (and continued first, if stopped) when
+// the test ends.
 func memberProcess(t *testing.T, route string) (string, *os.Process) {
 	t.Helper()
+	return memberProcessOf(t, route, "http")
+}
+
+// memberProcessOf is memberProcess for a member speaking proto (http or
+// ajp).
+func memberProcessOf(t *testing.T, route, proto string) (string, *os.Process) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "BARKEEP_TEST_MEMBER="+route)
+	cmd.Env = append(os.Environ(), "BARKEEP_TEST_MEMBER="+route, "BARKEEP_TEST_MEMBER_PROTO="+proto)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -388,8 +407,15 @@ func TestHangDetect(t *testing.T) {
 
 // twoNodes returns a registry with MCMP nodes "a" at aAddr and "b" at
 // bAddr in balancer mycluster (maxattempts 1, as a CONFIG sets it), both
-// serving /app for localhost with a node timeout of a minute.
+// of Type memberScheme serving /app for localhost with a node timeout of a
+// minute.
 func twoNodes(t *testing.T, aAddr, bAddr string) *registry.Store {
+	t.Helper()
+	return twoNodesOf(t, memberScheme, aAddr, bAddr)
+}
+
+// twoNodesOf is twoNodes with nodes of Type scheme.
+func twoNodesOf(t *testing.T, scheme, aAddr, bAddr string) *registry.Store {
 	t.Helper()
 	store := registry.NewStore()
 	_, err := store.Update(func(d *registry.Draft) error {
@@ -400,7 +426,7 @@ func twoNodes(t *testing.T, aAddr, bAddr string) *registry.Store {
 		for i, addr := range []string{aAddr, bAddr} {
 			host, port, _ := net.SplitHostPort(addr)
 			route := string(rune('a' + i))
-			n := &registry.Node{ID: i + 1, JVMRoute: route, Balancer: "mycluster", Type: memberScheme, Host: host, Port: port,
+			n := &registry.Node{ID: i + 1, JVMRoute: route, Balancer: "mycluster", Type: scheme, Host: host, Port: port,
 				Timeout:  time.Minute,
 				Hosts:    []registry.HostAlias{{ID: i + 1, Vhost: 1, Alias: "localhost"}},
 				Contexts: []*registry.Context{registry.NewContext(i+1, 1, "/app", registry.ContextEnabled)}}

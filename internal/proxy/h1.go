@@ -195,12 +195,8 @@ func (x *exchange) awaitResponse(conn net.Conn, br *bufio.Reader, sent int64, ti
 		if !end.IsZero() && !now.Before(end) {
 			return err // the member's timeout
 		}
-		m := x.member
-		if m.InError(x.h.now().UnixNano()) || m.Stats.HCFail.Load() || !brokenAtSend && m.Stats.Load.Load() == -1 {
-			return errMemberHung
-		}
-		if x.conn != nil && now.UnixNano()-sent > int64(time.Second) && peekClosed(rawConn(x.conn)) {
-			return errClientGone
+		if err := x.withdrawal(now, sent, brokenAtSend); err != nil {
+			return err
 		}
 		wake = now.Add(awaitTick)
 	}
