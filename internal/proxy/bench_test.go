@@ -104,7 +104,7 @@ func mcmpHandler(tb testing.TB) *proxy.Handler {
 		}
 		for i, route := range []string{"node1", "node2"} {
 			host, port, _ := net.SplitHostPort(fixedMember(tb, route))
-			n := &registry.Node{ID: i, JVMRoute: route, Balancer: "mycluster", Type: "http", Host: host, Port: port,
+			n := &registry.Node{ID: i, JVMRoute: route, Balancer: "mycluster", Type: "http", Host: host, Port: port, Smax: -1,
 				Hosts:    []registry.HostAlias{{ID: i, Vhost: 1, Alias: "localhost"}},
 				Contexts: []*registry.Context{{ID: i, Vhost: 1, Path: "/bar", State: registry.ContextEnabled, Requests: new(atomic.Int64)}}}
 			if err := d.PutNode(n); err != nil {

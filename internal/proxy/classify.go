@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"github.com/barkeep-lb/barkeep/internal/registry"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/barkeep-lb/barkeep/ajp"
+	"github.com/barkeep-lb/barkeep/internal/registry"
 )
 
 // StatusClientClosedRequest is the status logged when the client went away
@@ -104,6 +104,9 @@ func Classify(err error) (Fault, int) {
 	}
 	if errors.Is(err, ajp.ErrHeadersTooLarge) {
 		return FaultClient, http.StatusRequestHeaderFieldsTooLarge
+	}
+	if errors.Is(err, errMemberMax) {
+		return FaultConnect, http.StatusServiceUnavailable // nothing was sent
 	}
 	if errors.Is(err, ajp.ErrPing) {
 		return FaultConnect, http.StatusServiceUnavailable // no CPONG: nothing was sent

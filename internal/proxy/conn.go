@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"sync"
@@ -36,8 +37,10 @@ type memberConn struct {
 	set      *connSet      // the member's connections
 	state    atomic.Uint32 // connIdle, connWaiting, connReading
 	sentAt   atomic.Int64  // Unix ns when the current request started
-	idleAt   int64         // Unix ns when the last response ended; owner only
+	idleAt   atomic.Int64  // Unix ns when the last response ended
 	reused   bool          // a request completed on it before; owner only
+	br       *bufio.Reader // made on first use; owner only
+	bw       *bufio.Writer
 	// writeDeadline is set while the connection has a write deadline;
 	// owner only.
 	writeDeadline bool
@@ -55,7 +58,7 @@ func (c *memberConn) responding() { c.state.Store(connReading) }
 
 // done marks the end of a request whose connection goes back to the pool.
 func (c *memberConn) done(now int64) {
-	c.idleAt = now
+	c.idleAt.Store(now)
 	c.reused = true
 	c.state.Store(connIdle)
 }
@@ -65,6 +68,7 @@ func (c *memberConn) Close() error {
 		return nil
 	}
 	c.set.remove(c)
+	c.set.open.Add(-1)
 	return c.Conn.Close()
 }
 
@@ -73,7 +77,7 @@ func (c *memberConn) Close() error {
 // connections idle for more than a second are checked, with one
 // non-blocking peek, so a busy member costs nothing.
 func (c *memberConn) stale(now int64) bool {
-	if !c.reused || now-c.idleAt < int64(time.Second) || c.raw == nil {
+	if !c.reused || now-c.idleAt.Load() < int64(time.Second) || c.raw == nil {
 		return false
 	}
 	return !peekAlive(c.raw)
@@ -85,6 +89,8 @@ func (c *memberConn) stale(now int64) bool {
 type connSet struct {
 	mu    sync.Mutex
 	conns map[*memberConn]struct{}
+	// open counts the open connections, those being dialed included.
+	open atomic.Int64
 	// lastResponse is when the member last sent response headers, Unix ns.
 	lastResponse atomic.Int64
 }

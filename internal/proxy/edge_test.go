@@ -486,3 +486,34 @@ func TestBareLFRequestLine(t *testing.T) {
 		t.Errorf("bare LF request line: %d, member got %q; want it served (a known gap)", res.StatusCode, got)
 	}
 }
+
+// TestBigResponseHeaders: a member's response whose headers take 12 KiB
+// (long Set-Cookie and Content-Security-Policy values are common) reaches
+// the client whole; nginx's default (proxy_buffer_size 4k) refuses it with
+// 502. Past 16 KiB the answer is 502, as HAProxy's.
+func TestBigResponseHeaders(t *testing.T) {
+	cookie := strings.Repeat("c", 6<<10)
+	csp := strings.Repeat("p", 6<<10)
+	app := newBackend(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "big="+cookie)
+		w.Header().Set("Content-Security-Policy", csp)
+		if r.URL.Query().Has("huge") {
+			w.Header().Set("X-Huge", strings.Repeat("h", 8<<10))
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(app.Close)
+	f := newFixture(t, web(member(app, "app")))
+	for range 2 { // a new connection, then a pooled one
+		status, body, res := f.get(t, "/bar/", "")
+		if status != http.StatusOK || body != "ok" {
+			t.Fatalf("status %d body %q, want 200 ok", status, body)
+		}
+		if res.Header.Get("Set-Cookie") != "big="+cookie || res.Header.Get("Content-Security-Policy") != csp {
+			t.Error("the big headers did not arrive whole")
+		}
+	}
+	if status, _, _ := f.get(t, "/bar/?huge", ""); status != http.StatusBadGateway {
+		t.Errorf("20 KiB of response headers: status %d, want 502", status)
+	}
+}

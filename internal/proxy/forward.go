@@ -85,6 +85,9 @@ func (x *exchange) forward(m *registry.Member) {
 // member, not a slow request). Once m is in error state, its other
 // waiting requests withdraw within awaitTick and go elsewhere.
 func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
+	if errors.Is(err, errMemberMax) {
+		return // busy, not broken: the request may go elsewhere
+	}
 	if c, ok := fault.errorClass(); ok {
 		m.Stats.ErrorsByClass.Add(c) // every fault but the client's adds to Errors below
 	}

@@ -11,13 +11,14 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// h1Transport speaks HTTP/1.1 to an http:// or https:// member over
-// fasthttp's connection pool: it writes the request and reads the
-// response headers itself so that it can follow each connection (hung
-// members, stale keep-alive connections) and decide per response whether
-// the body is read whole or streamed.
+// h1Transport speaks HTTP/1.1 to an http:// or https:// member with
+// fasthttp's request writer and response parser over barkeep's own
+// connection pool (connPool, which takes no lock): it writes the request
+// and reads the response headers itself so that it can follow each
+// connection (hung members, stale keep-alive connections) and decide per
+// response whether the body is read whole or streamed.
 type h1Transport struct {
-	hc      *fasthttp.HostClient
+	pool    *connPool
 	tls     bool
 	timeout time.Duration // bounds each write and each wait for response bytes
 	reuse   bool          // keep connections alive between requests
@@ -25,11 +26,11 @@ type h1Transport struct {
 }
 
 func newH1Transport(s transportSettings, conns *connSet, buffer int) *h1Transport {
-	return &h1Transport{hc: newHostClient(s, conns), tls: s.scheme == "https", timeout: s.timeout,
+	return &h1Transport{pool: newConnPool(s, conns), tls: s.scheme == "https", timeout: s.timeout,
 		reuse: !s.disableReuse, buffer: buffer}
 }
 
-func (t *h1Transport) closeIdle() { t.hc.CloseIdleConnections() }
+func (t *h1Transport) closeIdle() { t.pool.closeIdle() }
 
 // maxStale bounds how many closed keep-alive connections one request
 // skips before it dials a new one.
@@ -52,65 +53,56 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 		req.SetConnectionClose()
 	}
 	now := time.Now().UnixNano() // connection times are wall clock
-	c, err := t.hc.AcquireConn(0, req.ConnectionClose())
+	mc, err := t.pool.get()
 	// A pooled connection the member closed while it was idle is dropped
 	// before anything is sent on it (httpd checks the same before reuse).
-	for i := 0; err == nil && i < maxStale && c.Conn().(*memberConn).stale(now); i++ {
-		t.hc.CloseConn(c)
-		c, err = t.hc.AcquireConn(0, req.ConnectionClose())
+	for i := 0; err == nil && i < maxStale && mc.stale(now); i++ {
+		mc.Close()
+		mc, err = t.pool.get()
 	}
 	if err != nil {
 		return err
 	}
-	conn := c.Conn()
-	mc := conn.(*memberConn)
 	mc.begin(now)
 	x.mc = mc
 	// A request that fits in the socket's send buffer cannot block on a
 	// member that stopped reading; only bigger ones need a deadline.
 	if t.timeout > 0 && (req.IsBodyStream() || len(req.Body()) > 4<<10) {
-		conn.SetWriteDeadline(time.Now().Add(t.timeout))
+		mc.SetWriteDeadline(time.Now().Add(t.timeout))
 		mc.writeDeadline = true
 	} else if mc.writeDeadline {
-		conn.SetWriteDeadline(time.Time{})
+		mc.SetWriteDeadline(time.Time{})
 		mc.writeDeadline = false
 	}
-	bw := t.hc.AcquireWriter(conn)
+	br, bw := mc.buffers()
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
-	t.hc.ReleaseWriter(bw)
 	if err != nil {
-		t.hc.CloseConn(c)
+		mc.Close()
 		return err
 	}
-	br := t.hc.AcquireReader(conn)
-	err = x.awaitResponse(conn, br, now, t.timeout)
+	err = x.awaitResponse(mc, br, now, t.timeout)
 	first := time.Now() // the first response byte
 	if err == nil {
 		if t.timeout > 0 {
-			conn.SetReadDeadline(first.Add(t.timeout))
+			mc.SetReadDeadline(first.Add(t.timeout))
 		}
 		err = readHeader(resp, br)
 	}
 	if err != nil {
-		t.hc.ReleaseReader(br)
-		t.hc.CloseConn(c)
+		mc.Close()
 		return err
 	}
 	mc.responding()
 	mc.set.lastResponse.Store(first.UnixNano())
 	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		if x.flags&upgradeWebSocket == 0 || x.ctx == nil {
-			t.hc.ReleaseReader(br)
-			t.hc.CloseConn(c)
+			mc.Close()
 			return errUnasked101
 		}
-		x.tunnel = &tunnel{conn: mc, br: br, release: func() {
-			t.hc.ReleaseReader(br)
-			t.hc.CloseConn(c)
-		}}
+		x.tunnel = &tunnel{conn: mc, br: br, release: func() { mc.Close() }}
 		return nil
 	}
 	if req.Header.IsHead() {
@@ -123,8 +115,7 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 		// Nothing to read.
 	case cl > 0 && cl <= t.buffer:
 		if err := resp.ReadBody(br, t.buffer); err != nil {
-			t.hc.ReleaseReader(br)
-			t.hc.CloseConn(c)
+			mc.Close()
 			return &bodyError{err}
 		}
 	default:
@@ -136,22 +127,20 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 		body.ReadBody(br, 0) //nolint:errcheck // with StreamBody it only sets up the stream
 		x.streamFrom(body.BodyStream(), mc, t.timeout, func(clean bool) {
 			body.CloseBodyStream() //nolint:errcheck
-			t.hc.ReleaseReader(br)
 			if clean && !closeConn {
 				mc.done(time.Now().UnixNano())
-				t.hc.ReleaseConn(c)
+				t.pool.put(mc)
 			} else {
-				t.hc.CloseConn(c)
+				mc.Close()
 			}
 		})
 		return nil
 	}
-	t.hc.ReleaseReader(br)
 	if closeConn {
-		t.hc.CloseConn(c)
+		mc.Close()
 	} else {
 		mc.done(first.UnixNano())
-		t.hc.ReleaseConn(c)
+		t.pool.put(mc)
 	}
 	x.memberDone()
 	return nil

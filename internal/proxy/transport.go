@@ -1,13 +1,12 @@
 package proxy
 
 import (
+	"cmp"
 	"crypto/tls"
 	"net"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/barkeep-lb/barkeep/internal/registry"
 )
@@ -40,6 +39,7 @@ type transportSettings struct {
 	timeout      time.Duration
 	ttl          time.Duration
 	max          int
+	smax         int
 	disableReuse bool
 	secret       string
 	ping         time.Duration
@@ -50,7 +50,7 @@ type transportSettings struct {
 func settingsOf(m *registry.Member) transportSettings {
 	return transportSettings{
 		scheme: m.URL.Scheme, host: m.URL.Host, connTimeout: m.ConnectionTimeout, timeout: m.Timeout,
-		ttl: m.TTL, max: m.Max, disableReuse: m.DisableReuse,
+		ttl: m.TTL, max: m.Max, smax: m.SMax, disableReuse: m.DisableReuse,
 		secret: m.Secret, ping: m.Ping, flushPackets: m.FlushPackets, route: m.Route,
 	}
 }
@@ -123,7 +123,7 @@ type dialer struct {
 	conns   *connSet
 }
 
-func (d *dialer) dial(string) (net.Conn, error) {
+func (d *dialer) dial() (*memberConn, error) {
 	nd := net.Dialer{Timeout: d.timeout, KeepAlive: 30 * time.Second}
 	c, err := nd.Dial("tcp", d.addr)
 	if err != nil {
@@ -147,30 +147,17 @@ func (d *dialer) dial(string) (net.Conn, error) {
 	return mc, nil
 }
 
-// newHostClient returns the fasthttp connection pool of one HTTP/1.1
-// member. Requests are written and responses read by h1Transport; the
-// HostClient only keeps the connections and buffers.
-func newHostClient(s transportSettings, conns *connSet) *fasthttp.HostClient {
+// newConnPool returns the connection pool of one HTTP/1.1 member: at most
+// its max connections open (0: no limit), at most its smax idle ones kept
+// (up to idleSlots), idle ones closed after its ttl (default 4 s, below the
+// keep-alive timeouts of httpd and Node.js, 5 s).
+func newConnPool(s transportSettings, conns *connSet) *connPool {
 	d := &dialer{addr: s.host, timeout: s.connTimeout, conns: conns}
 	if s.scheme == "https" {
 		host, _, _ := net.SplitHostPort(s.host)
 		d.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	}
-	maxConns := s.max
-	if maxConns <= 0 {
-		maxConns = 1 << 20 // limited by the member's max and the balancer, not here
-	}
-	idle := s.ttl
-	if idle <= 0 {
-		idle = 4 * time.Second // below the keep-alive timeouts of httpd (5 s) and Node.js (5 s)
-	}
-	return &fasthttp.HostClient{
-		Addr:                          s.host,
-		Dial:                          d.dial,
-		MaxConns:                      maxConns,
-		MaxIdleConnDuration:           idle,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		NoDefaultUserAgentHeader:      true,
-	}
+	p := &connPool{dial: d.dial, max: int64(max(s.max, 0)), ttl: cmp.Or(max(s.ttl, 0), 4*time.Second), set: conns}
+	p.setKeep(min(max(s.smax, 0), idleSlots))
+	return p
 }
