@@ -80,8 +80,11 @@ type Transport struct {
 	// very error, unwrapped. It is not consulted while a packet is
 	// arriving, nor once the headers came. It runs on the caller's
 	// goroutine between reads and must not block. ResponseHeaderTimeout
-	// and ctx still end the wait as without it. Nil (the default) leaves
-	// the wait to ResponseHeaderTimeout and ctx alone.
+	// and ctx still end the wait as without it. With PingTimeout it is
+	// also consulted while the CPONG is awaited (sent is then when the
+	// CPING was written); a request abandoned there returns an error
+	// wrapping both ErrPing and Waiting's, since nothing of it was sent.
+	// Nil (the default) leaves the waits to their timeouts and ctx alone.
 	Waiting func(ctx context.Context, sent time.Time) error
 	// WaitTick is how often Waiting is consulted; default
 	// DefaultWaitTick. Unused without Waiting.
@@ -168,12 +171,20 @@ func (t *Transport) CloseIdleConnections() {
 	})
 }
 
-// cping sends a CPING on c and waits up to timeout for the CPONG.
-func (c *conn) cping(timeout time.Duration) error {
-	c.nc.SetDeadline(time.Now().Add(timeout))
+// cping sends a CPING on c and waits up to timeout for the CPONG. With w
+// (nil for none), w.t.Waiting is consulted while it waits.
+func (c *conn) cping(timeout time.Duration, w *headerWait) error {
+	start := time.Now()
+	c.nc.SetDeadline(start.Add(timeout))
 	defer c.nc.SetDeadline(time.Time{})
 	if _, err := c.nc.Write(AppendPacket(c.out[:0], MagicToContainer, []byte{CodeCPing})); err != nil {
 		return err
+	}
+	if w != nil {
+		w.sent, w.end, w.wake = start, start.Add(timeout), start.Add(w.tick())
+		if err := w.await(c); err != nil {
+			return err
+		}
 	}
 	p, err := ReadPacket(c.br, c.buf, MagicFromContainer)
 	if err != nil {
@@ -196,7 +207,7 @@ func (t *Transport) Ping(ctx context.Context, addr string, timeout time.Duration
 		return err
 	}
 	defer c.nc.Close()
-	if err := c.cping(timeout); err != nil {
+	if err := c.cping(timeout, nil); err != nil {
 		return fmt.Errorf("%w: %w", ErrPing, err)
 	}
 	return nil
@@ -306,7 +317,16 @@ func closeBody(req *http.Request) {
 func (t *Transport) exchange(ctx context.Context, c *conn, addr string, fr *ForwardRequest, r io.Reader, length int64) (*Response, sentState, error) {
 	var sent sentState
 	if t.PingTimeout > 0 {
-		if err := c.cping(t.PingTimeout); err != nil {
+		var w *headerWait
+		if t.Waiting != nil {
+			w = &headerWait{ctx: ctx, t: t}
+		}
+		if err := c.cping(t.PingTimeout, w); err != nil {
+			if w != nil && w.abandoned {
+				// Nothing of the request was sent.
+				sent.abandoned = true
+				return nil, sent, fmt.Errorf("%w: abandoned while waiting: %w", ErrPing, err)
+			}
 			return nil, sent, fmt.Errorf("%w within %s: %w", ErrPing, t.PingTimeout, err)
 		}
 	}
@@ -335,7 +355,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, fr *Forw
 	w := headerWait{ctx: ctx, t: t}
 	if t.ResponseHeaderTimeout > 0 || t.Waiting != nil {
 		w.sent = time.Now()
-		w.wake = w.sent.Add(cmp.Or(t.WaitTick, DefaultWaitTick))
+		w.wake = w.sent.Add(w.tick())
 	}
 	if t.ResponseHeaderTimeout > 0 {
 		w.end = w.sent.Add(t.ResponseHeaderTimeout)
@@ -391,6 +411,8 @@ type headerWait struct {
 	abandoned bool      // Waiting returned an error
 }
 
+func (w *headerWait) tick() time.Duration { return cmp.Or(w.t.WaitTick, DefaultWaitTick) }
+
 // await returns once the next packet starts arriving on c, consulting
 // Waiting every WaitTick until then; on return without error c's read
 // deadline is end. The wait ends with Waiting's error, ctx's, or the
@@ -420,7 +442,7 @@ func (w *headerWait) await(c *conn) error {
 			w.abandoned = true
 			return err
 		}
-		w.wake = time.Now().Add(cmp.Or(w.t.WaitTick, DefaultWaitTick))
+		w.wake = time.Now().Add(w.tick())
 	}
 }
 

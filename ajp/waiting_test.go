@@ -157,3 +157,33 @@ func TestWaitingStillTimesOut(t *testing.T) {
 		waitEnded(t, c, "cancelled request")
 	})
 }
+
+// TestWaitingAbandonsThePing: with PingTimeout, Waiting is consulted while
+// the CPONG is awaited too; a request given up there returns an error
+// wrapping ErrPing (nothing of it was sent, so a caller may send it
+// anywhere) and Waiting's own, long before the ping timeout (3 s).
+func TestWaitingAbandonsThePing(t *testing.T) {
+	c := newContainer(t, ajp.DefaultPacketSize, nil)
+	c.silent = true // reads the CPING, never answers
+	errGiveUp := errors.New("give up")
+	tr := waitingTransport(t, 0, func(_ context.Context, n int32) error {
+		if n == 3 {
+			return errGiveUp
+		}
+		return nil
+	})
+	tr.PingTimeout = 3 * time.Second
+	var looks atomic.Int32
+	start := time.Now()
+	_, err := do(t.Context(), tr, c, &looks)
+	if !errors.Is(err, ajp.ErrPing) || !errors.Is(err, errGiveUp) {
+		t.Fatalf("request abandoned during the CPING: error %v, want ErrPing and Waiting's", err)
+	}
+	if n := looks.Load(); n != 3 {
+		t.Errorf("Waiting consulted %d times, want 3", n)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("abandoned after %v, want three 5 ms ticks", took)
+	}
+	waitEnded(t, c, "abandoned ping")
+}

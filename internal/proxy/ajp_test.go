@@ -155,6 +155,28 @@ func TestHungAJPMemberWithHealthCheck(t *testing.T) {
 	}
 }
 
+// TestHungAJPMemberWithPing is TestHungAJPMemberWithHealthCheck with
+// ping: 5s on both members (a CPING before every request, as mod_cluster
+// nodes have by default): the requests waiting for the frozen container's
+// CPONG are withdrawn as well when its check fails, and go to the other
+// member; none fails and traffic flows again within 2 s.
+func TestHungAJPMemberWithPing(t *testing.T) {
+	aAddr, a := memberProcessOf(t, "a", "ajp")
+	bAddr, _ := memberProcessOf(t, "b", "ajp")
+	ma, mb := ajpMember(aAddr, "a"), ajpMember(bAddr, "b")
+	for _, m := range []*registry.Member{ma, mb} {
+		m.Ping = 5 * time.Second
+		m.Check = &registry.HealthCheck{Method: registry.CheckCPING, Interval: time.Second, Timeout: 300 * time.Millisecond, Passes: 1, Fails: 1}
+	}
+	f := newFixture(t, web(ma, mb))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+
+	out, stoppedAt := hangRun(t, f, a)
+	checkHangRun(t, out, stoppedAt, 2*time.Second)
+}
+
 // stuckAJPContainer answers CPING but holds every forward request: it
 // calls got, then reads until the connection closes, and only then (too
 // late) answers with route.

@@ -99,6 +99,11 @@ func Classify(err error) (Fault, int) {
 	if errors.Is(err, errClientGone) {
 		return FaultClient, StatusClientClosedRequest
 	}
+	if errors.Is(err, ajp.ErrPing) {
+		// No CPONG, or the wait for it abandoned (errMemberHung): nothing
+		// of the request was sent.
+		return FaultConnect, http.StatusServiceUnavailable
+	}
 	if errors.Is(err, errMemberHung) {
 		return FaultHung, http.StatusBadGateway
 	}
@@ -107,9 +112,6 @@ func Classify(err error) (Fault, int) {
 	}
 	if errors.Is(err, errMemberMax) {
 		return FaultConnect, http.StatusServiceUnavailable // nothing was sent
-	}
-	if errors.Is(err, ajp.ErrPing) {
-		return FaultConnect, http.StatusServiceUnavailable // no CPONG: nothing was sent
 	}
 	if _, ok := errors.AsType[*bodyError](err); ok {
 		return FaultReset, http.StatusBadGateway // broke off a body not yet passed on
