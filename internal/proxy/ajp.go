@@ -15,12 +15,13 @@ import (
 // building the forward-request packet straight from the request's header
 // bytes (no http.Header map).
 type ajpTransport struct {
-	t    *ajp.Transport
-	addr string
+	t     *ajp.Transport
+	addr  string
+	conns *connSet // counts the requests waiting for headers, for the hang watcher
 }
 
-func newAJPTransport(s transportSettings) *ajpTransport {
-	return &ajpTransport{addr: s.host, t: &ajp.Transport{
+func newAJPTransport(s transportSettings, conns *connSet) *ajpTransport {
+	return &ajpTransport{addr: s.host, conns: conns, t: &ajp.Transport{
 		ConnectTimeout: s.connTimeout, ResponseHeaderTimeout: s.timeout, PingTimeout: s.ping,
 		Secret: s.secret, Route: s.route, FlushPackets: s.flushPackets,
 		MaxIdleConns: 64, IdleConnTimeout: s.ttl,
@@ -66,10 +67,13 @@ func (a *ajpTransport) roundTrip(x *exchange) error {
 	x.hdr = x.mresp
 	x.brokenAtSend = x.member.Stats.Load.Load() == -1
 	ctx := context.WithValue(context.Background(), ajpWaitKey{}, x) // for ajpWaiting
+	a.conns.beginWait(time.Now().UnixNano())
 	resp, err := a.t.Do(ctx, a.addr, fr, body, length)
 	if err != nil {
+		a.conns.endWait(0)
 		return err
 	}
+	a.conns.endWait(time.Now().UnixNano())
 	mr := x.mresp
 	mr.SetStatusCode(resp.Status)
 	mr.Header.SetStatusMessage([]byte(resp.Message))

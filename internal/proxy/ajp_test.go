@@ -13,6 +13,7 @@ import (
 
 	"github.com/barkeep-lb/barkeep/ajp"
 	"github.com/barkeep-lb/barkeep/internal/health"
+	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/testnet"
 )
@@ -175,6 +176,47 @@ func TestHungAJPMemberWithPing(t *testing.T) {
 
 	out, stoppedAt := hangRun(t, f, a)
 	checkHangRun(t, out, stoppedAt, 2*time.Second)
+}
+
+// TestHungAJPMemberWithoutHealthCheck is TestHungMemberWithoutHealthCheck
+// with ajp:// members and failontimeout off: the frozen container's first
+// timeout (2 s) finds other requests waiting on it and no response from it
+// in half that time, so it is hung, not slow: it goes into error state and
+// its other waiting requests go to the other member; none fails.
+func TestHungAJPMemberWithoutHealthCheck(t *testing.T) {
+	aAddr, a := memberProcessOf(t, "a", "ajp")
+	bAddr, _ := memberProcessOf(t, "b", "ajp")
+	ma, mb := ajpMember(aAddr, "a"), ajpMember(bAddr, "b")
+	ma.Timeout, mb.Timeout = 2*time.Second, 2*time.Second
+	bal := web(ma, mb)
+	bal.FailOnTimeout = false
+	f := newFixture(t, bal)
+
+	out, stoppedAt := hangRun(t, f, a)
+	checkHangRun(t, out, stoppedAt, 2500*time.Millisecond)
+	if !f.member("a").InError(f.clock.Now().UnixNano()) {
+		t.Error("frozen container not in error state after its timeout")
+	}
+}
+
+// TestAJPHangDetect is TestHangDetect with ajp:// members: with
+// hang_detect 500ms and no health check, the frozen container is put in
+// error state by the hang watcher and its waiting requests go elsewhere
+// within 1.5 s, long before their 10 s timeout.
+func TestAJPHangDetect(t *testing.T) {
+	aAddr, a := memberProcessOf(t, "a", "ajp")
+	bAddr, _ := memberProcessOf(t, "b", "ajp")
+	f := newFixtureWith(t, proxy.Options{HangDetect: 500 * time.Millisecond, HangWatch: 50 * time.Millisecond},
+		web(ajpMember(aAddr, "a"), ajpMember(bAddr, "b")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.h.Run(ctx)
+
+	out, stoppedAt := hangRun(t, f, a)
+	checkHangRun(t, out, stoppedAt, 1500*time.Millisecond)
+	if !f.member("a").InError(f.clock.Now().UnixNano()) {
+		t.Error("frozen container not in error state")
+	}
 }
 
 // stuckAJPContainer answers CPING but holds every forward request: it

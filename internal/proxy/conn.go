@@ -91,6 +91,11 @@ type connSet struct {
 	conns map[*memberConn]struct{}
 	// open counts the open connections, those being dialed included.
 	open atomic.Int64
+	// Requests waiting for their first response byte on connections
+	// barkeep does not hold itself (ajp members: the ajp package pools
+	// them), and since when some have waited without a break, Unix ns.
+	waiting      atomic.Int64
+	waitingSince atomic.Int64
 	// lastResponse is when the member last sent response headers, Unix ns.
 	lastResponse atomic.Int64
 }
@@ -110,9 +115,31 @@ func (s *connSet) remove(c *memberConn) {
 	delete(s.conns, c)
 }
 
+// beginWait counts a request on an unheld connection (see waiting) sent
+// at now (Unix ns) as waiting for its first response byte, until endWait.
+func (s *connSet) beginWait(now int64) {
+	if s.waiting.Add(1) == 1 {
+		s.waitingSince.Store(now)
+	}
+}
+
+// endWait ends what beginWait began; with a response, at now (Unix ns;
+// 0 without one).
+func (s *connSet) endWait(now int64) {
+	s.waiting.Add(-1)
+	if now != 0 {
+		s.lastResponse.Store(now)
+	}
+}
+
 // oldestWaiting returns the start of the longest-waiting request (Unix ns)
-// and how many requests wait for their first response byte.
+// and how many requests wait for their first response byte. For requests
+// on unheld connections the start is when they began to wait without a
+// break (beginWait).
 func (s *connSet) oldestWaiting() (oldest int64, waiting int) {
+	if n := s.waiting.Load(); n > 0 {
+		oldest, waiting = s.waitingSince.Load(), int(n)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {

@@ -82,7 +82,7 @@ func (p *transportPool) get(m *registry.Member) *memberTransport {
 func (p *transportPool) newTransport(s transportSettings, conns *connSet) transport {
 	switch s.scheme {
 	case "ajp":
-		return newAJPTransport(s)
+		return newAJPTransport(s, conns)
 	case "h2c":
 		return newH2CTransport(s)
 	}
