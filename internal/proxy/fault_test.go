@@ -25,8 +25,8 @@ import (
 )
 
 // TestMain lets the test binary run as a member process of its own
-// (BARKEEP_TEST_MEMBER=route, speaking BARKEEP_TEST_MEMBER_PROTO: http or
-// ajp), so a test can freeze it with SIGSTOP as an operator's hung JVM
+// (BARKEEP_TEST_MEMBER=route, speaking BARKEEP_TEST_MEMBER_PROTO: http,
+// h2c or ajp), so a test can freeze it with SIGSTOP as an operator's hung JVM
 // would be.
 func TestMain(m *testing.M) {
 	if route := os.Getenv("BARKEEP_TEST_MEMBER"); route != "" {
@@ -39,8 +39,8 @@ func TestMain(m *testing.M) {
 }
 
 // serveMemberProcess listens on loopback, prints its address on stdout and
-// answers every request with its route, over HTTP/1.1 or (proto "ajp")
-// AJP13, until stdin closes.
+// answers every request with its route, over HTTP/1.1, HTTP/2 without TLS
+// (proto "h2c") or AJP13 (proto "ajp"), until stdin closes.
 func serveMemberProcess(route, proto string) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,9 +61,14 @@ func serveMemberProcess(route, proto string) {
 			go serveAJP(c, route, func(*ajp.ForwardRequest) string { return route })
 		}
 	}
-	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, route)
-	}))
+	})}
+	if proto == "h2c" {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	srv.Serve(l)
 }
 
 // memberProcess starts the test binary as an HTTP member process and
@@ -74,8 +79,8 @@ func memberProcess(t *testing.T, route string) (string, *os.Process) {
 	return memberProcessOf(t, route, "http")
 }
 
-// memberProcessOf is memberProcess for a member speaking proto (http or
-// ajp).
+// memberProcessOf is memberProcess for a member speaking proto (http, h2c
+// or ajp).
 func memberProcessOf(t *testing.T, route, proto string) (string, *os.Process) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -491,5 +496,46 @@ func TestBrokenNodeStillServesItsSessions(t *testing.T) {
 	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
 	if res.StatusCode != 200 || body != "a" {
 		t.Errorf("sticky request to a node reporting Load -1: %d %q, want 200 from a", res.StatusCode, body)
+	}
+}
+
+// TestHungH2CMember: the hung-member tests with h2c:// members (HTTP/2
+// without TLS, on net/http's transport): with a 1 s health check, and with
+// hang_detect alone, a frozen member's waiting GETs go to the other member
+// and none fails.
+func TestHungH2CMember(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		check bool
+		opts  proxy.Options
+	}{
+		{"health check", true, proxy.Options{}},
+		{"hang_detect", false, proxy.Options{HangDetect: 500 * time.Millisecond, HangWatch: 50 * time.Millisecond}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			aAddr, a := memberProcessOf(t, "a", "h2c")
+			bAddr, _ := memberProcessOf(t, "b", "h2c")
+			ma, mb := memberAt(aAddr, "a"), memberAt(bAddr, "b")
+			ma.URL.Scheme, mb.URL.Scheme = "h2c", "h2c"
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.check {
+				for _, m := range []*registry.Member{ma, mb} {
+					m.Check = &registry.HealthCheck{Method: registry.CheckGET, URI: "/", Interval: time.Second, Timeout: 300 * time.Millisecond, Passes: 1, Fails: 1}
+					m.Check.Status.Add(200, 399)
+				}
+			}
+			f := newFixtureWith(t, tt.opts, web(ma, mb))
+			if tt.check {
+				go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+			} else {
+				go f.h.Run(ctx)
+			}
+			out, stoppedAt := hangRun(t, f, a)
+			checkHangRun(t, out, stoppedAt, 2*time.Second)
+			if !f.member("a").InError(f.clock.Now().UnixNano()) && !f.member("a").Stats.HCFail.Load() {
+				t.Error("frozen member neither in error state nor failing its check")
+			}
+		})
 	}
 }

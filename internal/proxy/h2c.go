@@ -13,11 +13,12 @@ import (
 // h2cTransport forwards requests to an h2c:// member (HTTP/2 without TLS)
 // with net/http's transport, converting the request at this edge.
 type h2cTransport struct {
-	t    *http.Transport
-	host string
+	t     *http.Transport
+	host  string
+	conns *connSet // counts the requests waiting for headers, for the hang watcher
 }
 
-func newH2CTransport(s transportSettings) *h2cTransport {
+func newH2CTransport(s transportSettings, conns *connSet) *h2cTransport {
 	d := &net.Dialer{Timeout: s.connTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           d.DialContext,
@@ -27,7 +28,7 @@ func newH2CTransport(s transportSettings) *h2cTransport {
 		Protocols:             new(http.Protocols),
 	}
 	t.Protocols.SetUnencryptedHTTP2(true)
-	return &h2cTransport{t: t, host: s.host}
+	return &h2cTransport{t: t, host: s.host, conns: conns}
 }
 
 func (c *h2cTransport) closeIdle() { c.t.CloseIdleConnections() }
@@ -45,7 +46,8 @@ func (c *h2cTransport) roundTrip(x *exchange) error {
 		Method: string(req.Header.Method()), URL: u, Host: string(req.Header.Host()),
 		Proto: "HTTP/2.0", ProtoMajor: 2, Header: make(http.Header),
 	}
-	hr = hr.WithContext(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	hr = hr.WithContext(ctx)
 	for k, v := range req.Header.All() {
 		if equalFold(k, "host") || equalFold(k, "content-length") || equalFold(k, "transfer-encoding") || hopByHop(k) {
 			continue
@@ -64,8 +66,9 @@ func (c *h2cTransport) roundTrip(x *exchange) error {
 		hr.ContentLength = int64(len(req.Body()))
 	}
 	x.hdr = x.mresp
-	resp, err := c.t.RoundTrip(hr)
+	resp, err := c.await(x, hr, cancel)
 	if err != nil {
+		cancel()
 		return err
 	}
 	mr := x.mresp
@@ -80,6 +83,7 @@ func (c *h2cTransport) roundTrip(x *exchange) error {
 	}
 	if resp.Body == http.NoBody || x.req.Header.IsHead() || noBody(resp.StatusCode) {
 		resp.Body.Close()
+		cancel()
 		mr.SkipBody = true
 		if resp.ContentLength >= 0 {
 			mr.Header.SetContentLength(int(resp.ContentLength))
@@ -88,6 +92,58 @@ func (c *h2cTransport) roundTrip(x *exchange) error {
 		return nil
 	}
 	mr.Header.SetContentLength(int(max(resp.ContentLength, -1)))
-	x.streamFrom(resp.Body, nil, 0, func(bool) { resp.Body.Close() })
+	x.streamFrom(resp.Body, nil, 0, func(bool) { resp.Body.Close(); cancel() })
 	return nil
+}
+
+// await sends hr and waits for the response headers. A request without a
+// body is sent on a goroutine of its own, and every awaitTick await looks
+// whether it should be withdrawn (see withdrawal); if so it cancels hr
+// (cancel) and returns why. (net/http's RoundTrip cannot be interrupted
+// otherwise, and it may read a request body after it returned, which a
+// withdrawn request's body must not be.)
+func (c *h2cTransport) await(x *exchange, hr *http.Request, cancel context.CancelFunc) (*http.Response, error) {
+	sent := time.Now()
+	c.conns.beginWait(sent.UnixNano())
+	if hr.Body != nil {
+		resp, err := c.t.RoundTrip(hr)
+		if err != nil {
+			c.conns.endWait(0)
+		} else {
+			c.conns.endWait(time.Now().UnixNano())
+		}
+		return resp, err
+	}
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	brokenAtSend := x.member.Stats.Load.Load() == -1
+	go func() {
+		resp, err := c.t.RoundTrip(hr)
+		done <- result{resp, err}
+	}()
+	tick := time.NewTicker(awaitTick)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				c.conns.endWait(0)
+			} else {
+				c.conns.endWait(time.Now().UnixNano())
+			}
+			return r.resp, r.err
+		case now := <-tick.C:
+			if err := x.withdrawal(now, sent.UnixNano(), brokenAtSend); err != nil {
+				cancel()
+				if r := <-done; r.err == nil {
+					r.resp.Body.Close() // the headers came after all; too late
+				}
+				c.conns.endWait(0)
+				return nil, err
+			}
+		}
+	}
 }

@@ -84,7 +84,7 @@ func (p *transportPool) newTransport(s transportSettings, conns *connSet) transp
 	case "ajp":
 		return newAJPTransport(s, conns)
 	case "h2c":
-		return newH2CTransport(s)
+		return newH2CTransport(s, conns)
 	}
 	return newH1Transport(s, conns, p.buffer)
 }
