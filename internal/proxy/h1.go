@@ -128,8 +128,7 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 		x.streamFrom(body.BodyStream(), mc, t.timeout, func(clean bool) {
 			body.CloseBodyStream() //nolint:errcheck
 			if clean && !closeConn {
-				mc.done(time.Now().UnixNano())
-				t.pool.put(mc)
+				t.putBack(mc, time.Now().UnixNano())
 			} else {
 				mc.Close()
 			}
@@ -139,11 +138,23 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 	if closeConn {
 		mc.Close()
 	} else {
-		mc.done(first.UnixNano())
-		t.pool.put(mc)
+		t.putBack(mc, first.UnixNano())
 	}
 	x.memberDone()
 	return nil
+}
+
+// putBack gives mc back to the pool once its response ended at now (Unix
+// ns), or closes it when the member sent more than that response (a body
+// on a HEAD answer, bytes beyond its Content-Length): what is left in its
+// read buffer would be taken for the next request's response.
+func (t *h1Transport) putBack(mc *memberConn, now int64) {
+	if mc.br.Buffered() > 0 {
+		mc.Close()
+		return
+	}
+	mc.done(now)
+	t.pool.put(mc)
 }
 
 // awaitTick is how often a request waiting for its first response byte
