@@ -103,6 +103,9 @@ func (x *exchange) Read(p []byte) (int, error) {
 	if x.mbody == nil {
 		return 0, io.EOF
 	}
+	if e, ok := x.mbody.(endedBody); ok {
+		return 0, e.err
+	}
 	if x.mtimeout > 0 && x.mc != nil {
 		x.mc.SetReadDeadline(time.Now().Add(x.mtimeout))
 	}
@@ -115,15 +118,35 @@ func (x *exchange) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		x.mclean = true
 		x.copyTrailers()
-		x.memberDone()
+		x.endBody(err)
 	case err != nil:
 		x.aborted = true
 		x.fault = FaultAbort
 		x.member.Stats.ErrorsByClass.Add(registry.ErrorReset)
 		x.fail(x.member, "response aborted", err)
-		x.memberDone()
+		x.endBody(err)
 	}
 	return n, err
+}
+
+// endedBody is a member's response body that ended with err (io.EOF when
+// whole) and whose connection was released.
+type endedBody struct{ err error }
+
+func (e endedBody) Read([]byte) (int, error) { return 0, e.err }
+
+// endBody ends the member's part of x once its streamed body ended with
+// err: the connection goes back to the pool (or is closed) before the
+// member slot is given back, so a request let in by that slot finds it,
+// while the edge may still be writing the last bytes to the client.
+func (x *exchange) endBody(err error) {
+	if x.mrelease != nil {
+		x.mrelease(x.mclean)
+		x.mrelease = nil
+	}
+	x.mc = nil
+	x.mbody = endedBody{err}
+	x.memberDone()
 }
 
 // CloseWithError ends the exchange after the client's response was written

@@ -149,7 +149,7 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 // on a HEAD answer, bytes beyond its Content-Length): what is left in its
 // read buffer would be taken for the next request's response.
 func (t *h1Transport) putBack(mc *memberConn, now int64) {
-	if mc.br.Buffered() > 0 {
+	if mc.br != nil && mc.br.Buffered() > 0 {
 		mc.Close()
 		return
 	}
