@@ -102,6 +102,8 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 			mc.Close()
 			return errUnasked101
 		}
+		// The timeout bounded the wait for the 101, not the tunnel's life.
+		mc.SetDeadline(time.Time{})
 		x.tunnel = &tunnel{conn: mc, br: br, release: func() { mc.Close() }}
 		return nil
 	}
