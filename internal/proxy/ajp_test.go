@@ -219,6 +219,40 @@ func TestAJPHangDetect(t *testing.T) {
 	}
 }
 
+// TestBrokenLoadDuringCPING: a request waiting for the CPONG of an ajp
+// node that then reports Load -1 goes to the other node (nothing of it was
+// sent), and the node is not put in error state for it: a node at Load -1
+// still serves its sessions.
+func TestBrokenLoadDuringCPING(t *testing.T) {
+	pinged := make(chan struct{}, 1)
+	mute := testnet.Serve(t, func(nc net.Conn) { // reads the CPING, never answers
+		select {
+		case pinged <- struct{}{}:
+		default:
+		}
+		io.Copy(io.Discard, nc)
+	})
+	store := twoNodesOf(t, "ajp", mute, ajpContainer(t, "b", false))
+	a := store.Load().Node("a")
+	a.Stats.Load.Store(50)
+	store.Load().Node("b").Stats.Load.Store(50)
+	f := frontFor(t, store)
+	go func() {
+		select {
+		case <-pinged:
+			a.Stats.Load.Store(-1)
+		case <-time.After(5 * time.Second):
+		}
+	}()
+	res, body, _ := raw(t, f.Addr, "POST /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\nContent-Length: 2\r\n\r\nhi")
+	if res.StatusCode != 200 || !strings.HasPrefix(body, "b ") {
+		t.Errorf("POST waiting for the CPONG of a node that reports Load -1: %d %q, want 200 from b", res.StatusCode, body)
+	}
+	if m := store.Load().Node("a").Member(); m.InError(time.Now().UnixNano()) {
+		t.Error("node a in error state after a Load -1 withdrawal during its CPING")
+	}
+}
+
 // stuckAJPContainer answers CPING but holds every forward request: it
 // calls got, then reads until the connection closes, and only then (too
 // late) answers with route.

@@ -101,10 +101,10 @@ func (x *exchange) streamFrom(r io.Reader, mc *memberConn, timeout time.Duration
 // the response cannot be taken for complete.
 func (x *exchange) Read(p []byte) (int, error) {
 	if x.mbody == nil {
+		if x.mend != nil {
+			return 0, x.mend // ended (endBody): EOF, or how it broke off
+		}
 		return 0, io.EOF
-	}
-	if e, ok := x.mbody.(endedBody); ok {
-		return 0, e.err
 	}
 	if x.mtimeout > 0 && x.mc != nil {
 		x.mc.SetReadDeadline(time.Now().Add(x.mtimeout))
@@ -129,12 +129,6 @@ func (x *exchange) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// endedBody is a member's response body that ended with err (io.EOF when
-// whole) and whose connection was released.
-type endedBody struct{ err error }
-
-func (e endedBody) Read([]byte) (int, error) { return 0, e.err }
-
 // endBody ends the member's part of x once its streamed body ended with
 // err: the connection goes back to the pool (or is closed) before the
 // member slot is given back, so a request let in by that slot finds it,
@@ -144,8 +138,7 @@ func (x *exchange) endBody(err error) {
 		x.mrelease(x.mclean)
 		x.mrelease = nil
 	}
-	x.mc = nil
-	x.mbody = endedBody{err}
+	x.mc, x.mbody, x.mend = nil, nil, err
 	x.memberDone()
 }
 

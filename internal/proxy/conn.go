@@ -44,7 +44,10 @@ type memberConn struct {
 	// writeDeadline is set while the connection has a write deadline;
 	// owner only.
 	writeDeadline bool
-	closed        atomic.Bool
+	// detached is set once the connection became a WebSocket tunnel: it
+	// no longer counts against the member's max (connSet.open).
+	detached bool
+	closed   atomic.Bool
 }
 
 // begin marks the start of a request on c.
@@ -68,8 +71,20 @@ func (c *memberConn) Close() error {
 		return nil
 	}
 	c.set.remove(c)
-	c.set.open.Add(-1)
+	if !c.detached {
+		c.set.open.Add(-1)
+	}
 	return c.Conn.Close()
+}
+
+// detach takes c, which became a WebSocket tunnel, out of the count of
+// its member's open connections: a tunnel gives back its member slot when
+// it starts (it is not a request in flight), so its connection must not
+// hold a place under the member's max either. Owner only, before the
+// tunnel starts.
+func (c *memberConn) detach() {
+	c.detached = true
+	c.set.open.Add(-1)
 }
 
 // stale reports whether an idle pooled connection can no longer carry a

@@ -76,6 +76,7 @@ type exchange struct {
 	mresp    *fasthttp.Response
 	mc       *memberConn
 	mbody    io.Reader
+	mend     error // how mbody ended once endBody let it go
 	mrelease func(clean bool)
 	mtimeout time.Duration
 	mclean   bool // the member's body ended cleanly

@@ -88,6 +88,13 @@ func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
 	if errors.Is(err, errMemberMax) {
 		return // busy, not broken: the request may go elsewhere
 	}
+	if fault == FaultConnect && errors.Is(err, errMemberHung) {
+		// Withdrawn while waiting for an ajp member's CPONG: like FaultHung,
+		// whatever put the member out did so already (a Load -1 node keeps
+		// its sessions, so this must not put it in error state).
+		health.Count(m)
+		return
+	}
 	if c, ok := fault.errorClass(); ok {
 		m.Stats.ErrorsByClass.Add(c) // every fault but the client's adds to Errors below
 	}

@@ -104,6 +104,7 @@ func (t *h1Transport) roundTrip(x *exchange) error {
 		}
 		// The timeout bounded the wait for the 101, not the tunnel's life.
 		mc.SetDeadline(time.Time{})
+		mc.detach()
 		x.tunnel = &tunnel{conn: mc, br: br, release: func() { mc.Close() }}
 		return nil
 	}

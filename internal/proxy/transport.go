@@ -149,8 +149,9 @@ func (d *dialer) dial() (*memberConn, error) {
 
 // newConnPool returns the connection pool of one HTTP/1.1 member: at most
 // its max connections open (0: no limit), at most its smax idle ones kept
-// (up to idleSlots), idle ones closed after its ttl (default 4 s, below the
-// keep-alive timeouts of httpd and Node.js, 5 s).
+// (up to idleSlots), idle ones closed after its ttl (checked every half
+// ttl; 4 s when the member has none, below the keep-alive timeouts of
+// httpd and Node.js, 5 s).
 func newConnPool(s transportSettings, conns *connSet) *connPool {
 	d := &dialer{addr: s.host, timeout: s.connTimeout, conns: conns}
 	if s.scheme == "https" {
