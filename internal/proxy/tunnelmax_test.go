@@ -12,14 +12,10 @@ import (
 	"time"
 )
 
-// TestOpenTunnelDoesNotRefuseRequestsAtOnce: a member with max 1 that
-// holds one WebSocket tunnel. The tunnel gave its member slot back when it
-// was set up (Busy 0) but keeps its connection, which the connection pool
-// counts against max: a plain request to the member is let in by the
-// balancer and then refused at once with 503 (errMemberMax), never queued
-// for the balancer's timeout as docs/config.md's max row says. KNOWN
-// FAILING: which way to resolve it (tunnels keep their slot, or do not
-// count against the pool's max) is the lead's call.
+// TestOpenTunnelDoesNotRefuseRequestsAtOnce: a member with max 1 holds
+// one WebSocket tunnel. The tunnel gave its member slot back when it was
+// set up, and its connection no longer counts against max either, so a
+// plain request to the member is served, not refused with 503.
 func TestOpenTunnelDoesNotRefuseRequestsAtOnce(t *testing.T) {
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/ws") {
