@@ -35,6 +35,9 @@ func trimSlashes(path, target string) (string, string) {
 	if len(path) > 1 && strings.HasSuffix(path, "/") {
 		path = strings.TrimRight(path, "/")
 		target = strings.TrimRight(target, "/")
+		if path == "" { // "//": the root
+			path = "/"
+		}
 	}
 	if len(target) > 1 {
 		target = strings.TrimRight(target, "/")
