@@ -2,7 +2,10 @@
 
 package proxy
 
-import "syscall"
+import (
+	"io"
+	"syscall"
+)
 
 // peekAlive reports whether the idle connection c is still open and quiet:
 // a non-blocking peek finds neither the end of the stream nor unexpected
@@ -41,4 +44,44 @@ func peekClosed(c syscall.Conn) bool {
 		return true
 	})
 	return closed
+}
+
+// peekPrefix waits for the first bytes of c and looks at them without
+// reading them (MSG_PEEK), until they differ from prefix (at most 64
+// bytes) or hold all of it; c's read deadline bounds the wait. n is how
+// many bytes it saw (0 with err: nothing came), match whether they are
+// the whole prefix. ok is false when c's socket cannot be peeked at; the
+// caller then reads instead.
+func peekPrefix(c syscall.Conn, prefix string) (n int, match, ok bool, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, false, false, nil
+	}
+	var buf [64]byte
+	want := buf[:min(len(prefix), len(buf))]
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, perr = syscall.Recvfrom(int(fd), want, syscall.MSG_PEEK)
+		switch {
+		case perr == syscall.EAGAIN || perr == syscall.EINTR:
+			n = 0
+			return false // wait until something (more) arrives
+		case perr != nil || n == 0:
+			return true // reset, or closed before a byte
+		}
+		seen := want[:n]
+		if string(seen) != prefix[:n] || n == len(want) {
+			return true // decided
+		}
+		return false // part of the prefix so far: wait for more
+	})
+	switch {
+	case n > 0:
+		return n, n == len(want) && string(want) == prefix, true, nil
+	case err != nil:
+		return 0, false, true, err
+	case perr != nil:
+		return 0, false, true, perr
+	}
+	return 0, false, true, io.EOF
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -207,13 +208,25 @@ func (s *Server) serveConn(c net.Conn) {
 // h2Preface opens every HTTP/2 connection (RFC 9113 §3.4).
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// sniff reads the first bytes of a cleartext connection and tells whether
-// it opens with the HTTP/2 preface. It reads only as long as the bytes
-// could still be the preface, so a short HTTP/1 request is answered at
-// once. The bytes read are replayed by the returned connection.
+// sniff looks at the first bytes of a cleartext connection and tells
+// whether it opens with the HTTP/2 preface. It waits only as long as the
+// bytes could still be the preface, so a short HTTP/1 request is answered
+// at once. A TCP connection is peeked at and returned as it is; on others
+// the bytes read are replayed by the returned connection.
 func sniff(c net.Conn, timeout time.Duration) (net.Conn, bool, error) {
 	c.SetReadDeadline(time.Now().Add(timeout))
 	defer c.SetReadDeadline(time.Time{})
+	// A TCP connection is peeked at, not read, so the servers get it as it
+	// is: fasthttp then writes a response's header and a big body with one
+	// writev, which it does only on a *net.TCPConn.
+	if sc, ok := c.(syscall.Conn); ok {
+		if n, h2, ok, err := peekPrefix(sc, h2Preface); ok {
+			if n == 0 {
+				return nil, false, err
+			}
+			return c, h2, nil
+		}
+	}
 	buf := make([]byte, 0, len(h2Preface))
 	for {
 		n, err := c.Read(buf[len(buf):cap(buf)])
