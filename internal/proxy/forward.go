@@ -88,10 +88,12 @@ func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
 	if errors.Is(err, errMemberMax) {
 		return // busy, not broken: the request may go elsewhere
 	}
-	if fault == FaultConnect && errors.Is(err, errMemberHung) {
-		// Withdrawn while waiting for an ajp member's CPONG: like FaultHung,
-		// whatever put the member out did so already (a Load -1 node keeps
-		// its sessions, so this must not put it in error state).
+	if errors.Is(err, errMemberHung) {
+		// Withdrawn while waiting (for the first response byte, or for an
+		// ajp member's CPONG): whatever made barkeep withdraw it already
+		// put the member out, and a node at Load -1 keeps its sessions, so
+		// this never puts the member in error state.
+		m.Stats.ErrorsByClass.Add(registry.ErrorTimeout)
 		health.Count(m)
 		return
 	}
@@ -112,10 +114,6 @@ func (x *exchange) judge(m *registry.Member, fault Fault, err error) {
 			health.Count(m)
 			return
 		}
-	case FaultHung:
-		// Already in error state (that is why the request was withdrawn).
-		health.Count(m)
-		return
 	}
 	if !fault.MarksError() {
 		health.Count(m)

@@ -19,14 +19,13 @@ import (
 // response whether the body is read whole or streamed.
 type h1Transport struct {
 	pool    *connPool
-	tls     bool
 	timeout time.Duration // bounds each write and each wait for response bytes
 	reuse   bool          // keep connections alive between requests
 	buffer  int           // bodies of known length up to this are read whole
 }
 
 func newH1Transport(s transportSettings, conns *connSet, buffer int) *h1Transport {
-	return &h1Transport{pool: newConnPool(s, conns), tls: s.scheme == "https", timeout: s.timeout,
+	return &h1Transport{pool: newConnPool(s, conns), timeout: s.timeout,
 		reuse: !s.disableReuse, buffer: buffer}
 }
 
