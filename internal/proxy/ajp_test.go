@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/barkeep-lb/barkeep/ajp"
-	"github.com/barkeep-lb/barkeep/internal/health"
 	"github.com/barkeep-lb/barkeep/internal/proxy"
 	"github.com/barkeep-lb/barkeep/internal/registry"
 	"github.com/barkeep-lb/barkeep/internal/testnet"
@@ -145,9 +143,7 @@ func TestHungAJPMemberWithHealthCheck(t *testing.T) {
 	ma, mb := ajpMember(aAddr, "a"), ajpMember(bAddr, "b")
 	ma.Check, mb.Check = check(), check()
 	f := newFixture(t, web(ma, mb))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+	startHealthChecks(t, f)
 
 	out, stoppedAt := hangRun(t, f, a)
 	checkHangRun(t, out, stoppedAt, 2*time.Second)
@@ -170,9 +166,7 @@ func TestHungAJPMemberWithPing(t *testing.T) {
 		m.Check = &registry.HealthCheck{Method: registry.CheckCPING, Interval: time.Second, Timeout: 300 * time.Millisecond, Passes: 1, Fails: 1}
 	}
 	f := newFixture(t, web(ma, mb))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+	startHealthChecks(t, f)
 
 	out, stoppedAt := hangRun(t, f, a)
 	checkHangRun(t, out, stoppedAt, 2*time.Second)
@@ -234,8 +228,6 @@ func TestBrokenLoadDuringCPING(t *testing.T) {
 	})
 	store := twoNodesOf(t, "ajp", mute, ajpContainer(t, "b", false))
 	a := store.Load().Node("a")
-	a.Stats.Load.Store(50)
-	store.Load().Node("b").Stats.Load.Store(50)
 	f := frontFor(t, store)
 	go func() {
 		select {
@@ -281,8 +273,6 @@ func TestBrokenLoadWithdrawsWaitingAJPRequest(t *testing.T) {
 	})
 	store := twoNodesOf(t, "ajp", hung, ajpContainer(t, "b", false))
 	a := store.Load().Node("a")
-	a.Stats.Load.Store(50)
-	store.Load().Node("b").Stats.Load.Store(50)
 	f := frontFor(t, store)
 	go func() {
 		select {
@@ -310,7 +300,6 @@ func TestBrokenAJPNodeStillServesItsSessions(t *testing.T) {
 	})
 	store := twoNodesOf(t, "ajp", slow, ajpContainer(t, "b", false))
 	store.Load().Node("a").Stats.Load.Store(-1)
-	store.Load().Node("b").Stats.Load.Store(50)
 	f := frontFor(t, store)
 	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
 	if res.StatusCode != 200 || body != "a" {

@@ -223,9 +223,7 @@ func TestHungMemberWithHealthCheck(t *testing.T) {
 	ma, mb := memberAt(aAddr, "a"), member(b, "b")
 	ma.Check, mb.Check = check(), check()
 	f := newFixture(t, web(ma, mb))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+	startHealthChecks(t, f)
 
 	out, stoppedAt := hangRun(t, f, a)
 	checkHangRun(t, out, stoppedAt, 2*time.Second)
@@ -410,6 +408,14 @@ func TestHangDetect(t *testing.T) {
 	}
 }
 
+// startHealthChecks runs the health checker over f's registry until the
+// test ends.
+func startHealthChecks(t *testing.T, f *fixture) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+}
+
 // twoNodes returns a registry with MCMP nodes "a" at aAddr and "b" at
 // bAddr in balancer mycluster (maxattempts 1, as a CONFIG sets it), both
 // of Type memberScheme serving /app for localhost with a node timeout of a
@@ -419,7 +425,7 @@ func twoNodes(t *testing.T, aAddr, bAddr string) *registry.Store {
 	return twoNodesOf(t, memberScheme, aAddr, bAddr)
 }
 
-// twoNodesOf is twoNodes with nodes of Type scheme.
+// twoNodesOf is twoNodes with nodes of Type scheme. Both report Load 50.
 func twoNodesOf(t *testing.T, scheme, aAddr, bAddr string) *registry.Store {
 	t.Helper()
 	store := registry.NewStore()
@@ -438,6 +444,7 @@ func twoNodesOf(t *testing.T, scheme, aAddr, bAddr string) *registry.Store {
 			if err := d.PutNode(n); err != nil {
 				return err
 			}
+			n.Stats.Load.Store(50) // as after the node's first STATUS
 		}
 		return nil
 	})
@@ -463,8 +470,6 @@ func TestBrokenLoadWithdrawsWaitingRequest(t *testing.T) {
 	other := newRecorder(t, "b")
 	store := twoNodes(t, hung, other.Listener.Addr().String())
 	a := store.Load().Node("a")
-	a.Stats.Load.Store(50)
-	store.Load().Node("b").Stats.Load.Store(50)
 	f := frontFor(t, store)
 	go func() {
 		select {
@@ -491,7 +496,6 @@ func TestBrokenNodeStillServesItsSessions(t *testing.T) {
 	other := newRecorder(t, "b")
 	store := twoNodes(t, slow.Listener.Addr().String(), other.Listener.Addr().String())
 	store.Load().Node("a").Stats.Load.Store(-1)
-	store.Load().Node("b").Stats.Load.Store(50)
 	f := frontFor(t, store)
 	res, body, _ := raw(t, f.Addr, "GET /app/x HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=1234.a\r\n\r\n")
 	if res.StatusCode != 200 || body != "a" {
@@ -517,8 +521,6 @@ func TestHungH2CMember(t *testing.T) {
 			bAddr, _ := memberProcessOf(t, "b", "h2c")
 			ma, mb := memberAt(aAddr, "a"), memberAt(bAddr, "b")
 			ma.URL.Scheme, mb.URL.Scheme = "h2c", "h2c"
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			if tt.check {
 				for _, m := range []*registry.Member{ma, mb} {
 					m.Check = &registry.HealthCheck{Method: registry.CheckGET, URI: "/", Interval: time.Second, Timeout: 300 * time.Millisecond, Passes: 1, Fails: 1}
@@ -527,8 +529,10 @@ func TestHungH2CMember(t *testing.T) {
 			}
 			f := newFixtureWith(t, tt.opts, web(ma, mb))
 			if tt.check {
-				go health.NewChecker(f.store, health.CheckerOptions{Log: slog.New(slog.DiscardHandler)}).Run(ctx)
+				startHealthChecks(t, f)
 			} else {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
 				go f.h.Run(ctx)
 			}
 			out, stoppedAt := hangRun(t, f, a)

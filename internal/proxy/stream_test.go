@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -91,16 +92,16 @@ func wsEcho(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func TestWebSocketEcho(t *testing.T) {
-	ws := httptest.NewServer(http.HandlerFunc(wsEcho))
-	t.Cleanup(ws.Close)
-	f := newFixture(t, web(member(ws, "ws")))
-
+// wsUpgrade opens a connection to f's front and asks for a WebSocket on
+// /bar/ws; it returns the connection (closed when the test ends), its
+// reader, the response to the upgrade and the key it sent.
+func wsUpgrade(t *testing.T, f *fixture) (net.Conn, *bufio.Reader, *http.Response, string) {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	key := base64.StdEncoding.EncodeToString([]byte("barkeep-ws-key!!"))
 	fmt.Fprintf(conn, "GET /bar/ws HTTP/1.1\r\nHost: pubs\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", key)
 	br := bufio.NewReader(conn)
@@ -108,6 +109,15 @@ func TestWebSocketEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn, br, res, key
+}
+
+func TestWebSocketEcho(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(wsEcho))
+	t.Cleanup(ws.Close)
+	f := newFixture(t, web(member(ws, "ws")))
+
+	conn, br, res, key := wsUpgrade(t, f)
 	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
 		t.Fatalf("handshake through the proxy: %s, accept %q", res.Status, res.Header.Get("Sec-WebSocket-Accept"))
 	}
@@ -214,5 +224,67 @@ func TestLargeBodiesStreamWithBoundedMemory(t *testing.T) {
 	m := f.member("big")
 	if m.Stats.Transferred.Load() != size || m.Stats.Read.Load() < size {
 		t.Errorf("bytes to %d from %d, want %d each", m.Stats.Transferred.Load(), m.Stats.Read.Load(), size)
+	}
+}
+
+// TestTunnelOutlivesTheMemberTimeout: the member's timeout bounds the wait
+// for its response headers, not the life of a WebSocket tunnel: the read
+// deadline set for the 101's headers must not cut the tunnel once the
+// timeout has passed since the upgrade.
+func TestTunnelOutlivesTheMemberTimeout(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(wsEcho))
+	t.Cleanup(ws.Close)
+	m := member(ws, "ws")
+	m.Timeout = 300 * time.Millisecond
+	f := newFixture(t, web(m))
+
+	conn, br, res, _ := wsUpgrade(t, f)
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v", res.Status)
+	}
+	// Messages every 100 ms for 3× the timeout: the tunnel is never idle
+	// for long.
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	for i := range 9 {
+		time.Sleep(100 * time.Millisecond)
+		msg := fmt.Sprint("round ", i)
+		if _, err := conn.Write(wsFrame(msg, []byte{1, 2, 3, 4})); err != nil {
+			t.Fatalf("after %d messages: %v", i, err)
+		}
+		got, err := wsRead(br)
+		if err != nil || got != "echo: "+msg {
+			t.Fatalf("message %d, %v after the upgrade: got %q, %v", i, time.Duration(i+1)*100*time.Millisecond, got, err)
+		}
+	}
+}
+
+// TestOpenTunnelDoesNotRefuseRequestsAtOnce: a member with max 1 holds
+// one WebSocket tunnel. The tunnel gave its member slot back when it was
+// set up, and its connection no longer counts against max either, so a
+// plain request to the member is served, not refused with 503.
+func TestOpenTunnelDoesNotRefuseRequestsAtOnce(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/ws") {
+			wsEcho(w, r)
+			return
+		}
+		pubHandler("ws").ServeHTTP(w, r)
+	}))
+	t.Cleanup(ws.Close)
+	m := member(ws, "ws")
+	m.Max = 1
+	b := web(m)
+	b.Timeout = 300 * time.Millisecond
+	f := newFixture(t, b)
+	_, _, res, _ := wsUpgrade(t, f)
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatal(res.Status)
+	}
+	start := time.Now()
+	status, body, _ := f.get(t, "/bar/", "")
+	waited := time.Since(start)
+	if status == http.StatusServiceUnavailable && waited < b.Timeout {
+		t.Errorf("GET while the member's one connection is a tunnel: %d %q after %v; want it served or queued for the balancer's timeout (%v)",
+			status, body, waited.Round(time.Millisecond), b.Timeout)
 	}
 }
